@@ -1,0 +1,126 @@
+"""Tests of espnet_plugin.io.audio: loading, resampling, downmixing, validation, writing."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from espnet_plugin.errors import DataError
+from espnet_plugin.io.audio import load_audio, resample, write_audio
+
+
+def _sine(fs: int, seconds: float, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(fs * seconds)) / fs
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_roundtrip_pcm16(tmp_path):
+    x = _sine(16000, 0.5)
+    p = tmp_path / "a.wav"
+    write_audio(p, x, 16000)
+    info = sf.info(str(p))
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    y = load_audio(p)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert np.max(np.abs(y - x)) <= 1.0 / 32767 + 1e-7  # 16-bit quantisation
+    assert not [f for f in os.listdir(tmp_path) if f != "a.wav"]  # no temp file left
+
+
+def test_write_clips_and_rejects_nan(tmp_path):
+    write_audio(tmp_path / "c.wav", np.array([2.0, -3.0, 0.5], np.float32), 16000)
+    y = load_audio(tmp_path / "c.wav", allow_silence=True)
+    np.testing.assert_allclose(y, [32767 / 32768, -1.0, 0.5], atol=1e-4)
+    with pytest.raises(DataError, match="NaN"):
+        write_audio(tmp_path / "n.wav", np.array([0.1, np.nan], np.float32), 16000)
+    assert not (tmp_path / "n.wav").exists()
+
+
+def test_resample_8k_keeps_frequency(tmp_path):
+    p = tmp_path / "lo.wav"
+    sf.write(str(p), _sine(8000, 1.0, freq=500.0), 8000, subtype="PCM_16")
+    y = load_audio(p, 16000)
+    assert y.shape == (16000,)
+    spec = np.abs(np.fft.rfft(y))
+    assert abs(np.argmax(spec) * 16000 / len(y) - 500.0) <= 1.0
+    assert resample(np.ones(441, np.float32), 44100, 16000).shape == (160,)
+
+
+def test_stereo_downmixed_to_mean(tmp_path):
+    left, right = _sine(16000, 0.2, 300), _sine(16000, 0.2, 700, amp=0.3)
+    p = tmp_path / "st.wav"
+    sf.write(str(p), np.stack([left, right], 1), 16000, subtype="FLOAT")
+    y = load_audio(p)
+    np.testing.assert_allclose(y, (left + right) / 2, atol=1e-6)
+
+
+def test_missing_file_names_utt_and_path(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_audio(tmp_path / "nope.wav", utt_id="utt7")
+    assert "utt7" in str(e.value) and "nope.wav" in str(e.value) and "not found" in str(e.value)
+
+
+def test_corrupt_header(tmp_path):
+    p = tmp_path / "bad.wav"
+    p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage garbage garbage")
+    with pytest.raises(DataError, match="bad.wav"):
+        load_audio(p, utt_id="u")
+
+
+def test_empty_clip(tmp_path):
+    p = tmp_path / "e.wav"
+    sf.write(str(p), np.zeros(0, np.float32), 16000, subtype="PCM_16")
+    with pytest.raises(DataError, match="empty"):
+        load_audio(p, utt_id="u")
+
+
+def test_all_silent_unless_allowed(tmp_path):
+    p = tmp_path / "z.wav"
+    sf.write(str(p), np.zeros(1600, np.float32), 16000, subtype="PCM_16")
+    with pytest.raises(DataError, match="silent"):
+        load_audio(p, utt_id="u")
+    assert load_audio(p, allow_silence=True).shape == (1600,)
+
+
+def test_too_short_and_too_long(tmp_path):
+    p = tmp_path / "s.wav"
+    sf.write(str(p), _sine(8000, 0.25), 8000, subtype="PCM_16")  # 4000 samples at 16 kHz
+    assert load_audio(p, 16000, min_samples=4000).shape == (4000,)
+    with pytest.raises(DataError, match="too short.*min_samples=4001"):
+        load_audio(p, 16000, min_samples=4001)
+    with pytest.raises(DataError, match="too long"):
+        load_audio(p, 16000, max_seconds=0.2)
+    assert load_audio(p, 16000, max_seconds=0.25).shape == (4000,)
+
+
+def test_nan_samples(tmp_path):
+    p = tmp_path / "nan.wav"
+    x = _sine(16000, 0.1)
+    x[10] = np.nan
+    sf.write(str(p), x, 16000, subtype="FLOAT")
+    with pytest.raises(DataError, match="NaN"):
+        load_audio(p, utt_id="u")
+
+
+def test_relative_path_with_root(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write_audio(tmp_path / "sub" / "r.wav", _sine(16000, 0.1), 16000)
+    assert load_audio("sub/r.wav", root=tmp_path).shape == (1600,)
+
+
+_HEADERS = [b"", b"RIFF", b"RIFF\x24\x00\x00\x00WAVEfmt ", b"fLaC", b"OggS", b"FORM"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prefix=st.sampled_from(_HEADERS), body=st.binary(max_size=300))
+def test_fuzz_random_bytes_only_dataerror(tmp_path, prefix, body):
+    p = tmp_path / "fuzz.wav"
+    p.write_bytes(prefix + body)
+    try:
+        y = load_audio(p, utt_id="fuzz")
+    except DataError:
+        return
+    assert y.dtype == np.float32 and y.ndim == 1 and np.all(np.isfinite(y))
