@@ -1,1 +1,24 @@
+"""Evaluation metrics on three axes (reconstruction, understanding, generation) + overall score.
 
+* :mod:`.registry` - ``Metric``, ``register_metric``, ``get_metric``, ``available_metrics``,
+  per-utterance scoring helpers and the ``metrics.json`` writer.
+* :mod:`.judges` - offline judge models (DistillMOS, Resemblyzer, PocketSphinx) and online
+  ones (Whisper, UTMOS, WavLM-SV) that are skipped when their weights are not local.
+* :mod:`.reconstruction`, :mod:`.generation`, :mod:`.understanding` - the metrics.
+* :mod:`.overall` - ``compute_scores``: axis scores relative to baselines + overall score.
+"""
+from espnet_plugin.metrics.registry import (  # noqa: F401
+    AXES,
+    JudgeUnavailable,
+    Metric,
+    add_metric,
+    available_metrics,
+    average_scores,
+    get_metric,
+    register_metric,
+    resolve_metrics,
+    score_utterance,
+    write_metrics_json,
+)
+from espnet_plugin.metrics import generation, reconstruction, understanding  # noqa: F401,E402
+from espnet_plugin.metrics.overall import DEFAULT_BASELINES, compute_scores  # noqa: F401,E402

@@ -1,0 +1,160 @@
+"""Score zero-shot TTS outputs (generation axis): WER/CER by an ASR judge, SIM, MOS.
+
+    python -m espnet_plugin.bin.score_tts --list test_pairs.tsv --hyp_dir exp/tts_jmas/gen/wav \\
+        --out_dir exp/tts_jmas/score_test [--ref_text data/test/text] \\
+        [--asr_judge pocketsphinx|whisper_large_v3] [--metrics wer,cer,spk_sim,mos] [--tag jmas]
+
+``--list``: tab-separated ``utt  prompt_wav  prompt_text  target_text`` (an optional first
+line starting with ``utt<TAB>`` is a header; relative wav paths are resolved against the
+working directory, then the list's directory).  Outputs are ``HYP_DIR/<utt>.wav``.
+``--ref_text`` (Kaldi ``utt words``) overrides the list's target text.
+
+Writes ``OUT/per_utt.tsv`` (per-utterance WER/CER, SIM, MOS and the judge's transcript),
+``OUT/asr_hyp.txt`` and ``OUT/metrics.json`` (axis ``generation``).  WER/CER are corpus
+level (see :mod:`espnet_plugin.metrics.generation`).  An ASR judge whose weights are not
+available locally is skipped with a log message (WER/CER then absent, never 0).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+from espnet_plugin.errors import ConfigError, DataError
+
+logger = logging.getLogger("score_tts")
+
+
+def read_pair_list(path: str) -> dict[str, tuple[str, str, str]]:
+    """Read the TTS test list: ``{utt: (prompt_wav, prompt_text, target_text)}``.
+
+    Raises:
+        DataError: a line without 4 tab-separated fields, or a duplicate utterance id.
+    """
+    out: dict[str, tuple[str, str, str]] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or (lineno == 1 and line.split("\t")[0] == "utt"):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 4:
+                raise DataError(f"{path}:{lineno}: expected 4 tab-separated fields "
+                                f"(utt, prompt_wav, prompt_text, target_text), got {len(parts)}")
+            utt = parts[0].strip()
+            if utt in out:
+                raise DataError(f"{path}:{lineno}: duplicate utterance {utt!r}")
+            out[utt] = (parts[1].strip(), parts[2].strip(), parts[3].strip())
+    if not out:
+        raise DataError(f"{path}: empty TTS test list")
+    return out
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    from espnet_plugin.metrics.generation import DEFAULT_METRICS
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--list", required=True, help="tsv: utt prompt_wav prompt_text target_text")
+    p.add_argument("--hyp_dir", required=True, help="directory with <utt>.wav outputs")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--ref_text", default=None, help="Kaldi text of the targets (overrides the list)")
+    p.add_argument("--asr_judge", default="pocketsphinx", help="pocketsphinx | whisper_large_v3")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                   help="comma-separated generation metrics (online ones: utmos, spk_sim_wavlm)")
+    p.add_argument("--tag", default=None, help="row name in the summary (default: from out_dir)")
+    p.add_argument("--margins", default=None, help="'m1,m2' recorded for margin-sweep plots")
+    p.add_argument("--allow_missing", action="store_true",
+                   help="score the utterances that have an output instead of failing")
+    p.add_argument("--num_threads", type=int, default=1,
+                   help="torch threads for the judge models (small models: 1 is fastest on a "
+                        "shared CPU; 0 keeps torch's default)")
+    p.add_argument("--log_level", default="INFO")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Entry point; returns the metrics.json record."""
+    from tqdm import tqdm
+
+    from espnet_plugin.bin.score_recon import (default_tag, load_wav_16k, parse_margins, set_threads,
+                                              write_per_utt)
+    from espnet_plugin.io.kaldi_dir import read_text
+    from espnet_plugin.metrics import judges
+    from espnet_plugin.metrics.generation import char_error_rate, word_error_rate
+    from espnet_plugin.metrics.registry import (JudgeUnavailable, average_scores, resolve_metrics,
+                                                score_utterance, write_metrics_json)
+
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    set_threads(args.num_threads)
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    metrics = resolve_metrics(names, "generation")
+    corpus = [m for m in metrics if m.aggregate == "corpus"]
+    asr = None
+    if corpus:
+        try:
+            asr = judges.get_asr_judge(args.asr_judge)
+        except KeyError as exc:
+            raise ConfigError(f"--asr_judge {args.asr_judge!r}: {exc}") from exc
+        except JudgeUnavailable as exc:
+            logger.warning("ASR judge %s SKIPPED (%s): %s not computed", args.asr_judge, exc,
+                           [m.name for m in corpus])
+            metrics = [m for m in metrics if m.aggregate != "corpus"]
+            corpus = []
+    pairs = read_pair_list(args.list)
+    targets = {u: t for u, (_, _, t) in pairs.items()}
+    if args.ref_text:
+        ref_text = read_text(args.ref_text)
+        lack = [u for u in pairs if u not in ref_text]
+        if lack:
+            raise DataError(f"{args.ref_text}: no text for {len(lack)} utterances (first: {lack[:3]})")
+        targets = {u: ref_text[u] for u in pairs}
+    hyp_dir = Path(args.hyp_dir)
+    missing = [u for u in pairs if not (hyp_dir / f"{u}.wav").is_file()]
+    if missing and (not args.allow_missing or len(missing) == len(pairs)):
+        raise DataError(f"{hyp_dir}: no <utt>.wav for {len(missing)} of {len(pairs)} utterances "
+                        f"of {args.list} (first: {missing[:3]}); --allow_missing to skip them")
+    root = Path(args.list).parent
+    per_utt: dict[str, dict[str, object]] = {}
+    refs, hyps = [], []
+    for utt, (prompt_wav, _, _) in tqdm(pairs.items(), desc="score_tts", disable=None):
+        if utt in missing:
+            continue
+        hyp = load_wav_16k(str(hyp_dir / f"{utt}.wav"), utt)
+        prompt = load_wav_16k(prompt_wav, utt, root)
+        row: dict[str, object] = dict(score_utterance(metrics, prompt=prompt, hyp=hyp))
+        if asr is not None:
+            text = asr(hyp)
+            refs.append(targets[utt])
+            hyps.append(text)
+            row.update(wer=word_error_rate([targets[utt]], [text]),
+                       cer=char_error_rate([targets[utt]], [text]), asr_hyp=text)
+        per_utt[utt] = row
+    means, n_nan = average_scores([{k: v for k, v in r.items() if isinstance(v, float)}
+                                   for r in per_utt.values()])
+    for m in corpus:
+        means[m.name] = float(m.resolve()(refs=refs, hyps=hyps))
+    out = Path(args.out_dir)
+    cols = [m.name for m in metrics] + (["asr_hyp"] if asr is not None else [])
+    write_per_utt(out / "per_utt.tsv", per_utt, cols)
+    if asr is not None:
+        with open(out / "asr_hyp.txt", "w", encoding="utf-8") as f:
+            for utt, r in per_utt.items():
+                f.write(f"{utt} {r['asr_hyp']}\n")
+    rec = write_metrics_json(
+        out / "metrics.json", axis="generation", tag=args.tag or default_tag(args.out_dir),
+        metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
+        n_nan={m.name: n_nan.get(m.name, 0) for m in metrics if m.aggregate == "mean"},
+        n_missing=len(missing), asr_judge=args.asr_judge if asr is not None else None,
+        list=os.path.abspath(args.list), hyp_dir=os.path.abspath(args.hyp_dir),
+        **({"margins": parse_margins(args.margins)} if args.margins else {}),
+    )
+    logger.info("%s: %s", out / "metrics.json", rec["metrics"])
+    return rec
+
+
+if __name__ == "__main__":
+    main()

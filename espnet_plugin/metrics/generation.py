@@ -1,0 +1,123 @@
+"""Generation (zero-shot TTS) metrics and the shared text-error-rate helpers.
+
+* ``wer`` / ``cer`` (%, lower is better): corpus-level error rates of the ASR judge's
+  transcript of each generated clip against the target text,
+  ``WER = 100 * (S + D + I) / N_ref_words`` summed over the test set (``jiwer``), after
+  :func:`normalize_text` on both sides.  Corpus level (not a mean of per-utterance rates) so
+  that short sentences do not dominate; per-utterance rates are still written by the bin.
+* ``spk_sim`` (higher): Resemblyzer cosine similarity between the prompt and the output
+  (the SIM-o protocol with an offline speaker encoder).
+* ``mos`` (higher): DistillMOS of the output.
+* ``utmos``, ``spk_sim_wavlm``: online variants, skipped when their weights are not local.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from typing import Sequence
+
+import numpy as np
+
+from espnet_plugin.metrics import judges
+from espnet_plugin.metrics.registry import Metric, add_metric, register_metric
+
+logger = logging.getLogger(__name__)
+
+_APOS = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+_NOT_WORD = re.compile(r"[^\w\s']|_")
+_LONE_APOS = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
+def normalize_text(text: str) -> str:
+    """Normalise a transcript for WER: NFKC, upper-case, punctuation -> space except
+    apostrophes inside words (``don't``; quote marks around words are removed), collapse spaces.
+
+    >>> normalize_text("Hello, world!  It's 'fine'.")
+    "HELLO WORLD IT'S FINE"
+    """
+    t = unicodedata.normalize("NFKC", text).translate(_APOS).upper()
+    t = _NOT_WORD.sub(" ", t)
+    t = _LONE_APOS.sub(" ", t)
+    return " ".join(t.split())
+
+
+def _pairs(refs: Sequence[str], hyps: Sequence[str]) -> tuple[list[str], list[str]]:
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    r = [normalize_text(x) for x in refs]
+    h = [normalize_text(x) for x in hyps]
+    keep = [i for i, x in enumerate(r) if x]
+    if len(keep) < len(r):
+        logger.warning("%d empty reference transcript(s) ignored for WER/CER", len(r) - len(keep))
+    return [r[i] for i in keep], [h[i] for i in keep]
+
+
+def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER in percent, ``100 * (S + D + I) / N``; NaN when there are no reference words."""
+    import jiwer
+
+    r, h = _pairs(refs, hyps)
+    if not r:
+        return float("nan")
+    o = jiwer.process_words(r, h)
+    n = o.substitutions + o.deletions + o.hits
+    return 100.0 * (o.substitutions + o.deletions + o.insertions) / n
+
+
+def char_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus CER in percent over characters (spaces included); NaN with no references."""
+    import jiwer
+
+    r, h = _pairs(refs, hyps)
+    if not r:
+        return float("nan")
+    o = jiwer.process_characters(r, h)
+    n = o.substitutions + o.deletions + o.hits
+    return 100.0 * (o.substitutions + o.deletions + o.insertions) / n
+
+
+@register_metric("wer", direction="lower", axis="generation", needs=("refs", "hyps"),
+                 aggregate="corpus", unit="%", description="ASR-judge WER of the output, %")
+def tts_wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER (%) of ASR transcripts ``hyps`` of the generated audio vs target ``refs``."""
+    return word_error_rate(refs, hyps)
+
+
+@register_metric("cer", direction="lower", axis="generation", needs=("refs", "hyps"),
+                 aggregate="corpus", unit="%", description="ASR-judge CER of the output, %")
+def tts_cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus CER (%) of ASR transcripts of the generated audio vs target text."""
+    return char_error_rate(refs, hyps)
+
+
+@register_metric("spk_sim", direction="higher", axis="generation", needs=("prompt", "hyp"),
+                 description="speaker similarity prompt vs output (Resemblyzer cosine)")
+def tts_spk_sim(prompt: np.ndarray, hyp: np.ndarray) -> float:
+    """Resemblyzer cosine similarity of the prompt and the generated clip (SIM-o)."""
+    return judges.speaker_similarity(prompt, hyp)
+
+
+@register_metric("mos", direction="higher", axis="generation", needs=("hyp",),
+                 description="DistillMOS estimate of the output, 1..5")
+def tts_mos(hyp: np.ndarray) -> float:
+    """DistillMOS quality estimate of the generated clip."""
+    return judges.mos_distillmos(hyp)
+
+
+def _utmos_loader():
+    f = judges.load_utmos()
+    return lambda hyp: f(hyp)
+
+
+def _wavlm_loader():
+    f = judges.load_wavlm_sv()
+    return lambda prompt, hyp: f(prompt, hyp)
+
+
+add_metric(Metric("utmos", "higher", None, "generation", ("hyp",), loader=_utmos_loader,
+                  description="UTMOS22 strong MOS estimate (online weights)"))
+add_metric(Metric("spk_sim_wavlm", "higher", None, "generation", ("prompt", "hyp"),
+                  loader=_wavlm_loader, description="WavLM x-vector cosine (online weights)"))
+
+DEFAULT_METRICS = ("wer", "cer", "spk_sim", "mos")

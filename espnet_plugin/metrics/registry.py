@@ -1,0 +1,324 @@
+"""One registry of evaluation metrics: name, axis, direction, inputs and the function.
+
+A metric is identified by ``(axis, name)``; the same short name may exist on two axes
+(``spk_sim`` compares reference vs resynthesis for reconstruction and prompt vs output for
+generation).  ``get_metric("pesq")`` works when the name is unique, ``get_metric("wer",
+axis="generation")`` or ``get_metric("generation/wer")`` otherwise.
+
+Inputs (``needs``) name the keyword arguments ``fn`` takes:
+
+* ``ref``/``hyp``/``prompt``: (N,) float32 16 kHz waveforms of one utterance;
+* ``refs``/``hyps`` (``aggregate="corpus"``): lists of strings for the whole test set.
+
+``aggregate="mean"`` metrics are computed per utterance and averaged over the utterances
+where they are finite (NaN marks "undefined here", e.g. PESQ on silence, and is counted);
+``aggregate="corpus"`` metrics get all utterances at once (WER: total errors / total words).
+
+Online metrics (UTMOS, WavLM speaker similarity, ...) have no ``fn`` but a ``loader`` that
+builds it from locally available weights; when the loader raises :class:`JudgeUnavailable`
+the metric is skipped with one log message (it is never reported as 0).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from espnet_plugin.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+AXES = ("reconstruction", "understanding", "generation")
+DIRECTIONS = ("higher", "lower")
+
+
+class JudgeUnavailable(RuntimeError):
+    """A judge model (and so the metrics that need it) cannot be loaded here (e.g. offline)."""
+
+
+@dataclass
+class Metric:
+    """A registered metric.
+
+    Attributes:
+        name: short name (``pesq``, ``wer`` ...), unique within its axis.
+        direction: ``"higher"`` or ``"lower"`` is better.
+        fn: the function; keyword arguments named by ``needs``; returns a float (NaN when
+            undefined for this input). ``None`` for online metrics until loaded.
+        axis: ``"reconstruction"``, ``"understanding"`` or ``"generation"``.
+        needs: names of the inputs ``fn`` takes (see the module docstring).
+        aggregate: ``"mean"`` (per utterance, then NaN-aware mean) or ``"corpus"``.
+        loader: for online metrics, a zero-argument callable returning ``fn`` or raising
+            :class:`JudgeUnavailable`.
+        description: one line for tables and ``--help``.
+        unit: display unit (``"%"``, ``"dB"``, ``""``).
+    """
+
+    name: str
+    direction: Literal["higher", "lower"]
+    fn: Optional[Callable[..., float]]
+    axis: Literal["reconstruction", "understanding", "generation"]
+    needs: tuple[str, ...] = ()
+    aggregate: Literal["mean", "corpus"] = "mean"
+    loader: Optional[Callable[[], Callable[..., float]]] = None
+    description: str = ""
+    unit: str = ""
+    _skip_reason: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        """Qualified key ``"<axis>/<name>"`` used in tables and :func:`compute_scores`."""
+        return f"{self.axis}/{self.name}"
+
+    @property
+    def online(self) -> bool:
+        """True when the function comes from a loader (weights that may be unavailable)."""
+        return self.loader is not None
+
+    def resolve(self) -> Optional[Callable[..., float]]:
+        """Return the metric function, loading it once for online metrics.
+
+        Returns ``None`` (after logging the reason once per process) when the loader
+        raises :class:`JudgeUnavailable`; the caller then skips the metric.
+        """
+        if self.fn is not None:
+            return self.fn
+        if self.loader is None:
+            raise ConfigError(f"metric {self.key!r} has neither a function nor a loader")
+        if self._skip_reason is not None:
+            return None
+        try:
+            self.fn = self.loader()
+        except JudgeUnavailable as exc:
+            self._skip_reason = str(exc)
+            logger.warning("metric %s SKIPPED: %s", self.key, exc)
+            return None
+        return self.fn
+
+
+_REGISTRY: dict[tuple[str, str], Metric] = {}
+
+
+def _check(name: str, direction: str, axis: str, aggregate: str) -> None:
+    if not name or "/" in name or any(c.isspace() for c in name):
+        raise ConfigError(f"bad metric name {name!r}: non-empty, no '/' or white space")
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"metric {name!r}: direction {direction!r} not in {DIRECTIONS}")
+    if axis not in AXES:
+        raise ConfigError(f"metric {name!r}: axis {axis!r} not in {AXES}")
+    if aggregate not in ("mean", "corpus"):
+        raise ConfigError(f"metric {name!r}: aggregate {aggregate!r} not in ('mean', 'corpus')")
+
+
+def add_metric(metric: Metric, *, overwrite: bool = False) -> Metric:
+    """Register a :class:`Metric` object (for online metrics, which have a loader, no fn).
+
+    Raises:
+        ConfigError: bad name/direction/axis, or ``(axis, name)`` taken and not ``overwrite``.
+    """
+    _check(metric.name, metric.direction, metric.axis, metric.aggregate)
+    k = (metric.axis, metric.name)
+    if k in _REGISTRY and not overwrite:
+        raise ConfigError(f"metric {metric.key!r} is already registered")
+    _REGISTRY[k] = metric
+    return metric
+
+
+def register_metric(
+    name: str,
+    *,
+    direction: Literal["higher", "lower"],
+    axis: Literal["reconstruction", "understanding", "generation"],
+    needs: tuple[str, ...] = ("ref", "hyp"),
+    aggregate: Literal["mean", "corpus"] = "mean",
+    description: str = "",
+    unit: str = "",
+    overwrite: bool = False,
+) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Decorator registering ``fn`` as metric ``name`` on ``axis``; returns ``fn`` unchanged.
+
+    Example::
+
+        @register_metric("stoi", direction="higher", axis="reconstruction")
+        def stoi(ref, hyp): ...
+    """
+    _check(name, direction, axis, aggregate)
+
+    def deco(fn: Callable[..., float]) -> Callable[..., float]:
+        add_metric(
+            Metric(name=name, direction=direction, fn=fn, axis=axis, needs=tuple(needs),
+                   aggregate=aggregate, description=description or (fn.__doc__ or "").strip()
+                   .split("\n")[0], unit=unit),
+            overwrite=overwrite,
+        )
+        return fn
+
+    return deco
+
+
+def _ensure_builtin() -> None:
+    """Import the modules whose import registers the built-in metrics."""
+    from espnet_plugin.metrics import generation, reconstruction, understanding  # noqa: F401
+
+
+def get_metric(name: str, axis: Optional[str] = None) -> Metric:
+    """Look a metric up by ``name`` (optionally ``"axis/name"``) and optional ``axis``.
+
+    Raises:
+        ConfigError: unknown name, or a name registered on several axes without ``axis``.
+    """
+    _ensure_builtin()
+    if "/" in name:
+        axis, name = name.split("/", 1)
+    if axis is not None:
+        m = _REGISTRY.get((axis, name))
+        if m is None:
+            raise ConfigError(
+                f"unknown metric {name!r} on axis {axis!r}; known: "
+                f"{sorted(n for a, n in _REGISTRY if a == axis)}"
+            )
+        return m
+    hits = [m for (a, n), m in _REGISTRY.items() if n == name]
+    if not hits:
+        raise ConfigError(f"unknown metric {name!r}; known: {sorted({n for _, n in _REGISTRY})}")
+    if len(hits) > 1:
+        raise ConfigError(
+            f"metric {name!r} exists on several axes {sorted(m.axis for m in hits)}: "
+            "pass axis= or use 'axis/name'"
+        )
+    return hits[0]
+
+
+def available_metrics(axis: Optional[str] = None) -> list[Metric]:
+    """All registered metrics (of one ``axis`` when given), sorted by (axis, name)."""
+    _ensure_builtin()
+    if axis is not None and axis not in AXES:
+        raise ConfigError(f"axis {axis!r} not in {AXES}")
+    return [m for (a, _), m in sorted(_REGISTRY.items()) if axis is None or a == axis]
+
+
+def direction_of(key: str) -> Optional[str]:
+    """Direction of a metric given as ``"axis/name"`` (or a unique name); None if unknown."""
+    try:
+        return get_metric(key).direction
+    except ConfigError:
+        return None
+
+
+# ------------------------------------------------------------------ evaluation helpers
+def resolve_metrics(names: Sequence[str], axis: str) -> list[Metric]:
+    """Registry entries for ``names`` on ``axis``, dropping (with one log line each) online
+    metrics whose weights cannot be loaded.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    out = []
+    for n in names:
+        m = get_metric(n, axis=axis)
+        if m.resolve() is not None:
+            out.append(m)
+    return out
+
+
+def score_utterance(metrics: Sequence[Metric], **inputs: Any) -> dict[str, float]:
+    """Run the per-utterance (``aggregate="mean"``) metrics on one utterance.
+
+    Args:
+        metrics: resolved metrics (see :func:`resolve_metrics`); corpus metrics are ignored.
+        inputs: the utterance's inputs, e.g. ``ref=(N,) array, hyp=(M,) array``.
+    Returns:
+        ``{name: value}``, NaN where the metric is undefined for this utterance.
+    Raises:
+        ConfigError: a metric needs an input that was not given.
+    """
+    out: dict[str, float] = {}
+    for m in metrics:
+        if m.aggregate != "mean":
+            continue
+        missing = [k for k in m.needs if k not in inputs]
+        if missing:
+            raise ConfigError(f"metric {m.key!r} needs inputs {missing} that were not given")
+        fn = m.resolve()
+        if fn is not None:
+            out[m.name] = float(fn(**{k: inputs[k] for k in m.needs}))
+    return out
+
+
+def average_scores(rows: Sequence[Mapping[str, float]]) -> tuple[dict[str, float], dict[str, int]]:
+    """NaN-aware mean of per-utterance scores.
+
+    Returns:
+        ``(means, n_nan)``: ``means[name] = mean over utterances where it is finite`` (NaN if
+        none) and ``n_nan[name]`` = how many utterances had it undefined (reported so that a
+        model that outputs silence cannot look better by having its failures dropped).
+    """
+    names: list[str] = []
+    for r in rows:
+        names += [k for k in r if k not in names]
+    means, n_nan = {}, {}
+    for k in names:
+        v = np.array([r.get(k, float("nan")) for r in rows], dtype=np.float64)
+        ok = np.isfinite(v)
+        means[k] = float(v[ok].mean()) if ok.any() else float("nan")
+        n_nan[k] = int((~ok).sum())
+    return means, n_nan
+
+
+def _json_num(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _json_default(o: Any) -> Any:
+    """JSON fallback: numpy scalars/arrays to Python numbers (non-finite -> null), else str."""
+    if hasattr(o, "tolist"):
+        v = o.tolist()
+        return _json_num(v) if isinstance(v, float) else v
+    return str(o)
+
+
+def write_metrics_json(
+    path: Union[str, os.PathLike],
+    *,
+    axis: str,
+    tag: str,
+    metrics: Mapping[str, float],
+    n: int,
+    directions: Optional[Mapping[str, str]] = None,
+    **extra: Any,
+) -> dict:
+    """Write the ``metrics.json`` every scoring stage produces (read by ``summarize``).
+
+    Schema: ``{"axis", "tag", "metrics": {name: mean or null}, "n", "directions": {name:
+    "higher"|"lower"}, ...extra}`` (e.g. ``n_nan``, ``asr_judge``, ``margins``).  Non-finite
+    values are written as ``null`` (JSON has no NaN).  Directions default to the registry's.
+
+    Raises:
+        ConfigError: bad axis, or a metric with no known direction.
+    """
+    if axis not in AXES:
+        raise ConfigError(f"axis {axis!r} not in {AXES}")
+    dirs = dict(directions or {})
+    for k in metrics:
+        if k not in dirs:
+            try:
+                dirs[k] = get_metric(k, axis=axis).direction
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: no direction for metric {k!r}: pass directions=") from exc
+    rec = {"axis": axis, "tag": tag, "metrics": {k: _json_num(float(v)) for k, v in metrics.items()},
+           "n": int(n), "directions": dirs}
+    rec.update({k: v for k, v in extra.items()})
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(rec, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, p)
+    return rec

@@ -1,0 +1,213 @@
+"""Summary table of all configurations: metrics per axis, axis scores, overall score.
+
+Input: the ``metrics.json`` records written by the scoring stages (``axis``, ``tag``,
+``metrics``, ``directions``, optional ``margins``).  Rows are tags, metric columns are keyed
+``"axis/name"``.  Missing values are ``"—"`` in Markdown and empty cells in CSV, never 0.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.metrics.registry import AXES, get_metric
+
+logger = logging.getLogger(__name__)
+
+ARROW = {"higher": "↑", "lower": "↓"}
+AXIS_ABBR = {"reconstruction": "rec", "understanding": "und", "generation": "gen"}
+MISSING_MD = "—"
+# preferred column order within an axis; others follow alphabetically
+_ORDER = ["pesq", "stoi", "mel_distance", "wer", "cer", "sid_acc", "kws_acc", "spk_sim",
+          "spk_sim_wavlm", "mos", "utmos"]
+
+
+@dataclass
+class SummaryTable:
+    """Merged metric records.
+
+    Attributes:
+        values: ``{row: {"axis/name": value}}`` (NaN for null).
+        directions: ``{"axis/name": "higher"|"lower"}``.
+        extra: ``{row: {...}}`` per-row fields other than metrics (``margins``, ``sources``).
+    """
+
+    values: dict[str, dict[str, float]] = field(default_factory=dict)
+    directions: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """Metric keys ordered by axis, then a preferred metric order, then name."""
+        keys = {k for vals in self.values.values() for k in vals}
+
+        def sort_key(k: str) -> tuple:
+            a, n = k.split("/", 1)
+            return (AXES.index(a) if a in AXES else 99,
+                    _ORDER.index(n) if n in _ORDER else len(_ORDER), n)
+
+        return sorted(keys, key=sort_key)
+
+
+def _num(v: Any) -> float:
+    if v is None:
+        return float("nan")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_metrics_json(path: Union[str, os.PathLike]) -> dict:
+    """Read and validate one ``metrics.json``.
+
+    Raises:
+        DataError: unreadable JSON, or missing ``axis``/``tag``/``metrics``, or unknown axis.
+    """
+    p = Path(path)
+    try:
+        rec = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: cannot read metrics JSON: {exc}") from exc
+    for k in ("axis", "tag", "metrics"):
+        if k not in rec:
+            raise DataError(f"{p}: missing field {k!r} (need axis, tag, metrics)")
+    if rec["axis"] not in AXES:
+        raise DataError(f"{p}: axis {rec['axis']!r} not in {AXES}")
+    if not isinstance(rec["metrics"], dict):
+        raise DataError(f"{p}: 'metrics' must be an object {{name: value}}")
+    return rec
+
+
+def merge_records(records: Sequence[tuple[str, dict]]) -> SummaryTable:
+    """Merge ``(source_path, record)`` pairs into one :class:`SummaryTable`.
+
+    Two records with the same (tag, axis): the later one in ``records`` wins (logged).
+    Directions come from the record, else the registry; a metric with neither is kept in
+    the table but cannot enter the scores.
+    """
+    t = SummaryTable()
+    seen: dict[tuple[str, str], str] = {}
+    for src, rec in records:
+        tag, axis = str(rec["tag"]), rec["axis"]
+        if (tag, axis) in seen:
+            logger.warning("tag %r axis %s: %s replaces %s", tag, axis, src, seen[(tag, axis)])
+            t.values[tag] = {k: v for k, v in t.values[tag].items() if not k.startswith(axis + "/")}
+        seen[(tag, axis)] = src
+        row = t.values.setdefault(tag, {})
+        ex = t.extra.setdefault(tag, {"sources": []})
+        ex["sources"].append(str(src))
+        if "margins" in rec:
+            ex["margins"] = rec["margins"]
+        dirs = rec.get("directions") or {}
+        for name, v in rec["metrics"].items():
+            key = f"{axis}/{name}"
+            row[key] = _num(v)
+            d = dirs.get(name)
+            if d is None:
+                try:
+                    d = get_metric(name, axis=axis).direction
+                except ConfigError:
+                    logger.warning("%s: metric %r has no direction", src, key)
+            if d is not None:
+                if key in t.directions and t.directions[key] != d:
+                    raise DataError(f"{src}: metric {key!r} direction {d!r} disagrees with "
+                                    f"{t.directions[key]!r} in another file")
+                t.directions[key] = d
+    return t
+
+
+def row_order(rows: Sequence[str], baselines: Mapping[str, str],
+              sort_key: Optional[Any] = None) -> list[str]:
+    """Baselines first (axis order), then the other rows sorted by ``sort_key`` (name)."""
+    first = [b for a in AXES if (b := baselines.get(a)) in rows]
+    first = list(dict.fromkeys(first))
+    rest = sorted((r for r in rows if r not in first), key=sort_key or (lambda r: r))
+    return first + rest
+
+
+def _label(key: str, directions: Mapping[str, str]) -> str:
+    a, n = key.split("/", 1)
+    arrow = ARROW.get(directions.get(key, ""), "")
+    return f"{AXIS_ABBR.get(a, a)}:{n} {arrow}".rstrip()
+
+
+SCORE_LABELS = {"reconstruction": "score:rec ↑", "understanding": "score:und ↑",
+                "generation": "score:gen ↑", "overall": "overall ↑"}
+
+
+def _fmt_md(v: float, score: bool) -> str:
+    if v is None or not math.isfinite(v):
+        return MISSING_MD
+    if score:
+        return f"{v:.1f}"
+    return f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
+
+
+def _fmt_csv(v: float) -> str:
+    return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
+
+
+def table_cells(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
+                baselines: Mapping[str, str], rows: Sequence[str]
+                ) -> tuple[list[str], list[list[tuple[float, bool] | str]]]:
+    """Header and per-row cells: ``str`` for text, ``(value, is_score)`` for numbers."""
+    cols = table.columns
+    header = ["config", "baseline for"] + [_label(c, table.directions) for c in cols] + \
+        [SCORE_LABELS[a] for a in (*AXES, "overall")]
+    body = []
+    for r in rows:
+        role = ",".join(AXIS_ABBR[a] for a in AXES if baselines.get(a) == r)
+        vals = table.values.get(r, {})
+        s = scores.get(r, {})
+        body.append([r, role] + [(vals.get(c, float("nan")), False) for c in cols] +
+                    [(s.get(a, float("nan")), True) for a in (*AXES, "overall")])
+    return header, body
+
+
+def to_markdown(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
+                baselines: Mapping[str, str], rows: Sequence[str]) -> str:
+    """Markdown table (missing = "—") followed by a short legend."""
+    header, body = table_cells(table, scores, baselines, rows)
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
+    for cells in body:
+        txt = [c if isinstance(c, str) else _fmt_md(*c) for c in cells]
+        lines.append("| " + " | ".join(t if t else " " for t in txt) + " |")
+    legend = ", ".join(f"{a}: `{baselines.get(a)}`" for a in AXES)
+    lines += ["", f"Scores: 100 = the axis baseline ({legend}); geometric mean of per-metric "
+              "ratios (oriented so that > 100 is better); overall = geometric mean of the three "
+              "axis scores, missing unless all three exist. ↑/↓: higher/lower is better; "
+              f"{MISSING_MD} = not measured."]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
+           baselines: Mapping[str, str], rows: Sequence[str]) -> str:
+    """CSV text of the same table (missing = empty cell)."""
+    header, body = table_cells(table, scores, baselines, rows)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for cells in body:
+        w.writerow([c if isinstance(c, str) else _fmt_csv(c[0]) for c in cells])
+    return buf.getvalue()
+
+
+def write_tables(out_dir: Union[str, os.PathLike], table: SummaryTable,
+                 scores: Mapping[str, Mapping[str, float]], baselines: Mapping[str, str],
+                 rows: Sequence[str]) -> tuple[Path, Path]:
+    """Write ``out_dir/table.md`` and ``out_dir/table.csv``; returns their paths."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    md, cs = d / "table.md", d / "table.csv"
+    md.write_text(to_markdown(table, scores, baselines, rows), encoding="utf-8")
+    cs.write_text(to_csv(table, scores, baselines, rows), encoding="utf-8")
+    return md, cs

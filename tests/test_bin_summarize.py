@@ -1,0 +1,82 @@
+"""summarize on a fake exp/ tree: tables, both pictures, missing axis shown as missing."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from espnet_plugin.bin import summarize
+from espnet_plugin.errors import DataError
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _write(path, axis, tag, metrics, **extra):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"axis": axis, "tag": tag, "metrics": metrics, "n": 10, **extra}))
+
+
+@pytest.fixture
+def exp(tmp_path):
+    e = tmp_path / "exp"
+    rec = {"pesq": 3.0, "stoi": 0.9, "mel_distance": 1.0}
+    _write(e / "svae_mel_vocoder" / "score" / "metrics.json", "reconstruction", "mel_vocoder", rec)
+    _write(e / "probe_fbank" / "score" / "metrics.json", "understanding", "fbank", {"wer": 20.0},
+           directions={"wer": "lower"})
+    _write(e / "tts_mel_f5" / "score" / "metrics.json", "generation", "mel_f5",
+           {"wer": 4.0, "spk_sim": 0.5})
+    for m1, m2, k in [(0.5, 0.25, 1.0), (0.0, 0.25, 1.5), (0.5, 0.0, 1.2), (0.0, 0.0, 2.0)]:
+        tag = f"jmas_m1-{m1}_m2-{m2}"
+        _write(e / f"svae_{tag}" / "score" / "metrics.json", "reconstruction", tag,
+               {"pesq": 3.0 / k, "stoi": 0.9, "mel_distance": 1.0 * k})
+        _write(e / f"probe_{tag}" / "score" / "metrics.json", "understanding", tag, {"wer": 20.0 / k})
+        _write(e / f"tts_{tag}" / "score" / "metrics.json", "generation", tag,
+               {"wer": 4.0 * k, "spk_sim": 0.5})
+    # a config without an understanding result
+    _write(e / "svae_tas" / "score" / "metrics.json", "reconstruction", "tas", rec)
+    _write(e / "tts_tas" / "score" / "metrics.json", "generation", "tas", {"wer": 2.0, "spk_sim": 0.5})
+    # a foreign file with the same name is skipped (logged), not fatal
+    (e / "other" / "metrics.json").parent.mkdir()
+    (e / "other" / "metrics.json").write_text('{"loss": 1.0}')
+    return e
+
+
+def test_summarize_fake_tree(exp, tmp_path):
+    out = exp / "summary"
+    scores = summarize.main(["--exp_dir", str(exp), "--out_dir", str(out), "--log_level", "ERROR"])
+    for f in ("table.md", "table.csv", "axes.png", "margins.png", "scores.json"):
+        assert (out / f).is_file(), f
+    assert (out / "axes.png").read_bytes()[:8] == PNG
+    assert (out / "margins.png").read_bytes()[:8] == PNG
+    # hand values: k = 1 is the baseline level on every axis -> 100
+    assert scores["jmas_m1-0.5_m2-0.25"]["overall"] == pytest.approx(100.0)
+    # k = 2: rec = 100 * (0.5 * 1 * 0.5) ** (1/3); und = 200; gen = 100 * sqrt(0.5)
+    rec, und, gen = 100 * 0.25 ** (1 / 3), 200.0, 100 * 0.5 ** 0.5
+    assert scores["jmas_m1-0.0_m2-0.0"]["overall"] == pytest.approx((rec * und * gen) ** (1 / 3))
+    assert math.isnan(scores["tas"]["understanding"]) and math.isnan(scores["tas"]["overall"])
+    rows = list(csv.DictReader((out / "table.csv").open(encoding="utf-8")))
+    tas = next(r for r in rows if r["config"] == "tas")
+    assert tas["score:und ↑"] == "" and tas["overall ↑"] == "" and tas["und:wer ↓"] == ""
+    assert float(tas["score:rec ↑"]) == pytest.approx(100.0)
+    assert [r["config"] for r in rows][:3] == ["mel_vocoder", "fbank", "mel_f5"]
+    md = (out / "table.md").read_text(encoding="utf-8")
+    tas_md = next(line for line in md.splitlines() if line.startswith("| tas "))
+    assert "—" in tas_md and "| 0 " not in tas_md and "0.0 |" not in tas_md.split("|")[-2]
+    # re-running ignores the summary dir itself; without sweep rows no margins.png is left
+    for p in exp.glob("*jmas*"):
+        for f in p.rglob("*"):
+            if f.is_file():
+                f.unlink()
+    summarize.main(["--exp_dir", str(exp), "--out_dir", str(out), "--log_level", "ERROR"])
+    assert not (out / "margins.png").exists() and (out / "axes.png").exists()
+
+
+def test_summarize_empty(tmp_path):
+    with pytest.raises(DataError, match="no files"):
+        summarize.main(["--exp_dir", str(tmp_path), "--out_dir", str(tmp_path / "s")])
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "metrics.json").write_text("{broken")
+    with pytest.raises(DataError, match="none of the 1"):
+        summarize.main(["--exp_dir", str(tmp_path), "--out_dir", str(tmp_path / "s")])

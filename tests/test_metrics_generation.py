@@ -1,0 +1,143 @@
+"""Generation and understanding metrics: text normalisation, WER/CER by hand, SIM, the ASR
+judge, and the score_tts bin."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from espnet_plugin.errors import DataError
+from espnet_plugin.metrics import generation as G
+from espnet_plugin.metrics import judges
+from espnet_plugin.metrics import understanding as U
+from espnet_plugin.metrics.registry import get_metric
+
+SR = 16000
+TEXT = "Please call Stella and ask her to bring these things."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The judges' small models run much faster single-threaded on a shared CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Two espeak-ng voices saying TEXT, 16 kHz (skipped when espeak-ng is missing)."""
+    from espnet_plugin.io.audio import load_audio
+
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng not installed")
+    d = tmp_path_factory.mktemp("tts")
+    out = {}
+    for v in ("en-us", "en-us+f3"):
+        p = str(d / f"{v}.wav")
+        subprocess.run(["espeak-ng", "-v", v, "-w", p, TEXT], check=True)
+        out[v] = load_audio(p, SR)
+    return out
+
+
+@pytest.mark.parametrize("raw,norm", [
+    ("Hello, world!  It's 'fine'.", "HELLO WORLD IT'S FINE"),
+    ("well-known\tfact;  don\u2019t", "WELL KNOWN FACT DON'T"),
+    ("  ", ""),
+    ("Mr. Smith's 2nd car", "MR SMITH'S 2ND CAR"),
+])
+def test_normalize_text(raw, norm):
+    assert G.normalize_text(raw) == norm
+
+
+def test_wer_cer_by_hand():
+    refs, hyps = ["a b c", "d e"], ["A x C!", "d e f"]
+    # 1 substitution + 1 insertion over 5 reference words
+    assert G.word_error_rate(refs, hyps) == pytest.approx(100 * 2 / 5)
+    # characters "A B C" / "A X C": 1 sub; "D E" vs "D E F": 2 insertions (" F"); 8 ref chars
+    assert G.char_error_rate(refs, hyps) == pytest.approx(100 * 3 / 8)
+    assert G.word_error_rate(["x y"], ["x y"]) == 0.0
+    # an empty reference is dropped, not counted as 0 or infinity
+    assert G.word_error_rate(["...", "a b"], ["z", "a"]) == pytest.approx(50.0)
+    assert math.isnan(G.word_error_rate([""], ["a"]))
+    with pytest.raises(ValueError):
+        G.word_error_rate(["a"], [])
+
+
+def test_understanding_metrics():
+    assert U.speaker_id_accuracy(["s1", "s2", "s3", "s1"], ["s1", "s2", "s1", "s2"]) == 50.0
+    assert math.isnan(U.accuracy([], []))
+    assert U.probe_wer(["a b c d"], ["a b"]) == 50.0
+    fn = get_metric("understanding/sid_acc").fn
+    assert fn(labels=[1, 2], preds=[1, 2]) == 100.0
+
+
+def test_generation_sim_and_mos(clips):
+    a, b = clips["en-us"], clips["en-us+f3"]
+    assert G.tts_spk_sim(a, a) == pytest.approx(1.0, abs=1e-5)
+    assert G.tts_spk_sim(a, b) < G.tts_spk_sim(a, a)
+    assert 1.0 <= G.tts_mos(a) <= 5.0
+    assert math.isnan(G.tts_spk_sim(a, np.zeros(SR, np.float32)))
+
+
+def test_pocketsphinx_judge(clips):
+    text = judges.asr_pocketsphinx(clips["en-us"])
+    assert isinstance(text, str)
+    # weak on robotic voices: only check that it hears words, and that WER is finite
+    assert len(text.split()) >= 3
+    assert 0.0 <= G.word_error_rate([TEXT], [text]) <= 200.0
+
+
+def test_unknown_and_offline_asr_judge(monkeypatch):
+    from espnet_plugin.metrics.registry import JudgeUnavailable
+
+    with pytest.raises(KeyError):
+        judges.get_asr_judge("no_such_judge")
+    monkeypatch.setenv("ESPNET_PLUGIN_WHISPER", "/nonexistent/whisper")
+    judges.get_asr_judge.cache_clear()
+    with pytest.raises(JudgeUnavailable):
+        judges.get_asr_judge("whisper_large_v3")
+
+
+def test_score_tts_bin(tmp_path, clips, monkeypatch):
+    from espnet_plugin.bin import score_tts
+
+    hyp_dir = tmp_path / "gen"
+    hyp_dir.mkdir()
+    sf.write(tmp_path / "prompt.wav", clips["en-us"], SR)
+    sf.write(hyp_dir / "u1.wav", clips["en-us"], SR)
+    sf.write(hyp_dir / "u2.wav", clips["en-us+f3"], SR)
+    (tmp_path / "list.tsv").write_text(
+        "utt\tprompt_wav\tprompt_text\ttarget_text\n"
+        f"u1\tprompt.wav\tsome prompt\t{TEXT}\n"
+        f"u2\t{tmp_path / 'prompt.wav'}\tsome prompt\twrong words here\n")
+    (tmp_path / "text").write_text(f"u1 {TEXT}\nu2 {TEXT}\n")
+    out = tmp_path / "exp" / "tts_demo" / "score"
+    rec = score_tts.main(["--list", str(tmp_path / "list.tsv"), "--hyp_dir", str(hyp_dir),
+                          "--out_dir", str(out), "--ref_text", str(tmp_path / "text"),
+                          "--metrics", "wer,cer,spk_sim"])
+    assert rec["axis"] == "generation" and rec["tag"] == "demo" and rec["n"] == 2
+    assert rec["asr_judge"] == "pocketsphinx"
+    hyps = dict(line.split(" ", 1) for line in (out / "asr_hyp.txt").read_text().splitlines())
+    assert rec["metrics"]["wer"] == pytest.approx(G.word_error_rate([TEXT, TEXT], [hyps["u1"], hyps["u2"]]))
+    assert rec["metrics"]["spk_sim"] < 1.0
+    assert json.loads((out / "metrics.json").read_text())["directions"]["wer"] == "lower"
+    # an ASR judge that cannot load: WER/CER are left out, never 0
+    monkeypatch.setenv("ESPNET_PLUGIN_WHISPER", "/nonexistent/whisper")
+    judges.get_asr_judge.cache_clear()
+    rec = score_tts.main(["--list", str(tmp_path / "list.tsv"), "--hyp_dir", str(hyp_dir),
+                          "--out_dir", str(out), "--asr_judge", "whisper_large_v3",
+                          "--metrics", "wer,spk_sim", "--tag", "w"])
+    assert set(rec["metrics"]) == {"spk_sim"} and rec["asr_judge"] is None
+    (tmp_path / "bad.tsv").write_text("u1\tprompt.wav\tonly three\n")
+    with pytest.raises(DataError, match="4 tab-separated"):
+        score_tts.main(["--list", str(tmp_path / "bad.tsv"), "--hyp_dir", str(hyp_dir),
+                        "--out_dir", str(out)])
