@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# Speech-VAE recipe driver (ESPnet egs2 style): data -> teacher -> VAE -> resynthesis/scores ->
+# latents -> latent TTS -> ASR probe -> comparison summary -> demo.
+# Recipes link to this file: egs2/<corpus>/svae1/svae.sh -> ../../TEMPLATE/svae1/svae.sh
+set -e
+set -u
+set -o pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+min() { local a="$1" b="$2"; [ "$a" -lt "$b" ] && echo "$a" || echo "$b"; }
+SECONDS=0
+
+# General configuration
+stage=1                 # Processes starts from the specified stage.
+stop_stage=10000        # Processes is stopped at the specified stage.
+skip_data_prep=false    # Skip data preparation stages (1-3).
+skip_train=false        # Skip training stages.
+skip_eval=false         # Skip decoding and evaluation stages.
+ngpu=1                  # The number of gpus ("0" uses cpu, otherwise use gpu).
+num_nodes=1             # The number of nodes.
+nj=4                    # The number of parallel jobs (format, teacher dump).
+inference_nj=4          # The number of parallel jobs in decoding / latent extraction.
+gpu_inference=false     # Whether to perform gpu decoding.
+dumpdir=dump            # Directory to dump features.
+expdir=exp              # Directory to save experiments.
+python=python3          # Specify python to execute espnet commands.
+
+# Data related
+local_data_opts=""      # Options to be passed to local/data.sh.
+fs=16000                # Sampling rate of the model (audio is resampled to it, mono).
+min_wav_duration=0.5    # Minimum duration in second.
+max_wav_duration=20     # Maximum duration in second.
+
+# Teacher related
+teacher=wavlm_large     # s3prl upstream name, or "hubert_tiny": pretrain one offline (ESPnet HuBERT task).
+teacher_path=""         # Local checkpoint for *_local upstreams.
+teacher_layer=23        # Hidden-state index (-1 = last).
+teacher_config=conf/teacher/hubert_tiny_cpu.yaml  # HuBERT pretraining config (teacher=hubert_tiny).
+teacher_clusters=32     # k-means clusters of the MFCC targets (teacher=hubert_tiny).
+teacher_cache=true      # Dump teacher features once and train from the cache (else on the fly).
+
+# VAE related
+svae_config=""          # Config for the speech VAE training.
+svae_configs=""         # Several configs (names of conf/tuning/train_svae_<name>.yaml or paths): a sweep.
+svae_args=""            # Arguments for svae training, e.g., "--max_epoch 10".
+tag=""                  # Suffix of the experiment dir (default: the config's name).
+inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and latents.
+metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
+
+# Latent TTS (stages 12-16)
+tts_config=conf/tts/train_f5_small.yaml   # Config of the latent TTS.
+tts_args=""             # Extra arguments for TTS training.
+tts_inference_args=""   # Extra arguments for TTS inference (e.g. "--nfe 16 --cfg_strength 2").
+
+# ASR / speaker-id probing (stages 17-21)
+probe_config=conf/probe/train_probe_superb.yaml   # Config of the ASR probe (SUPERB downstream).
+probe_args=""           # Extra arguments for probe training.
+probe_train_set=""      # Probe training set (default: --train_set).
+probe_valid_set=""      # Probe validation set (default: --valid_set).
+probe_test_set=""       # Probe test set (default: the first of --test_sets).
+probe_baselines="fbank" # Probes independent of the VAE: fbank (ESPnet default frontend), teacher.
+token_type=char         # char or bpe (sentencepiece) for the TTS and probe token lists.
+nbpe=100                # BPE vocabulary size when token_type=bpe.
+
+# Summary (stage 22) and demo (stage 23)
+summary_dir=""          # Default: ${expdir}/summary
+demo_port=7860          # Port of the Gradio demo (binds 127.0.0.1).
+
+# [Task dependent] Set the datadir name created by local/data.sh
+train_set=""            # Name of training set.
+valid_set=""            # Name of validation set.
+test_sets=""            # Names of test sets (resynthesis + scoring on the first one).
+
+help_message=$(cat << EOF
+Usage: $0 --train-set "<train_set_name>" --valid-set "<valid_set_name>" --test_sets "<test_set_names>"
+
+Stages (a progress line is printed for each):
+   1: data preparation (local/data.sh -> data/<set>/{wav.scp,text,utt2spk,spk2utt})
+   2: format: resample to \${fs} Hz mono and dump (dump/raw/org/<set>)
+   3: filter too-short / too-long utterances (dump/raw/<set>)
+   4: get the teacher (s3prl upstream, or pretrain a small HuBERT with ESPnet: --teacher hubert_tiny)
+   5: dump teacher features (dump/teacher/<teacher>/<set>, --nj parallel jobs)
+   6: collect stats (shape files) with ESPnet
+   7: train the VAE (exp/svae_<tag>) with ESPnet's GANTrainer
+   8: resynthesise the test set
+   9: score reconstruction (PESQ, STOI, mel distance, speaker similarity, MOS estimate)
+  10: extract latents for every set (kaldiio ark/scp)
+  11: pack the trained model (config + weights + checksum + model card)
+  12-16: latent TTS (see the TTS part), 17-21: ASR probing, 22: summary, 23: demo
+
+Options:
+    --stage          # Processes starts from the specified stage (default="${stage}").
+    --stop_stage     # Processes is stopped at the specified stage (default="${stop_stage}").
+    --ngpu           # The number of gpus ("0" uses cpu, otherwise use gpu, default="${ngpu}").
+    --num_nodes      # The number of nodes (default="${num_nodes}").
+    --nj             # The number of parallel jobs (default="${nj}").
+    --inference_nj   # The number of parallel jobs in inference (default="${inference_nj}").
+    --gpu_inference  # Whether to use gpu for inference (default="${gpu_inference}").
+    --fs             # Sampling rate (default="${fs}").
+    --teacher        # s3prl upstream or hubert_tiny (default="${teacher}").
+    --teacher_path   # Local teacher checkpoint (default="${teacher_path}").
+    --teacher_layer  # Teacher layer (default="${teacher_layer}").
+    --svae_config    # Config for VAE training (default="${svae_config}").
+    --svae_configs   # Several configs to compare, e.g. "vanilla tas jmas" (default="${svae_configs}").
+    --svae_args      # Extra arguments for VAE training (default="${svae_args}").
+    --tag            # Suffix of the experiment directory (default="${tag}").
+    --train_set / --valid_set / --test_sets    # Data set names.
+EOF
+)
+
+log "$0 $*"
+run_args=$(printf '%q ' "$0" "$@")
+. ./utils/parse_options.sh
+
+if [ $# -ne 0 ]; then
+    log "${help_message}"
+    log "Error: No positional arguments are required."
+    exit 2
+fi
+
+. ./path.sh
+. ./cmd.sh
+
+[ -z "${train_set}" ] && { log "${help_message}"; log "Error: --train_set is required"; exit 2; }
+[ -z "${valid_set}" ] && { log "Error: --valid_set is required"; exit 2; }
+[ -z "${test_sets}" ] && { log "Error: --test_sets is required"; exit 2; }
+test_set=${test_sets%% *}
+
+resolve_config() {
+    local c=$1
+    if [ -f "${c}" ]; then echo "${c}"
+    elif [ -f "conf/tuning/train_svae_${c}.yaml" ]; then echo "conf/tuning/train_svae_${c}.yaml"
+    elif [ -f "conf/tuning/train_${c}.yaml" ]; then echo "conf/tuning/train_${c}.yaml"
+    else log "Error: no config for '${c}' (tried ${c}, conf/tuning/train_svae_${c}.yaml, conf/tuning/train_${c}.yaml)" >&2; return 1; fi
+}
+configs=()
+if [ -n "${svae_config}" ]; then         # one explicit config wins over the default sweep
+    configs+=("$(resolve_config "${svae_config}")")
+elif [ -n "${svae_configs}" ]; then
+    for c in ${svae_configs}; do configs+=("$(resolve_config "${c}")"); done
+else
+    log "Error: give --svae_config or --svae_configs"; exit 2
+fi
+for c in "${configs[@]}"; do [ -f "${c}" ] || { log "Error: config not found: ${c}"; exit 2; }; done
+
+if [ "${teacher}" = hubert_tiny ]; then
+    teacher_tag=hubert_tiny
+else
+    teacher_tag=${teacher}_l${teacher_layer}
+fi
+teacher_dir=${expdir}/teacher/${teacher_tag}
+teacher_dump=${dumpdir}/teacher/${teacher_tag}
+stats_dir=${expdir}/svae_stats_${fs}
+
+# ---- idempotency: a stage writes a marker holding the hash of what it was made from ----
+hash_of() { { for x in "$@"; do if [ -f "$x" ]; then sha256sum "$x"; else echo "$x"; fi; done; } | sha256sum | cut -c1-16; }
+is_done() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+mark_done() { echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
+stage_msg() { log "== Stage $1/23: $2 [$(date -u -d @${SECONDS} +%M:%S) elapsed]"; }
+
+if "${gpu_inference}"; then _device=cuda; _icmd=${cuda_cmd}; _ngpu_inf=1; else _device=cpu; _icmd=${decode_cmd}; _ngpu_inf=0; fi
+
+teacher_args() {
+    # --teacher_conf overrides of the VAE config, pointing at this recipe's teacher
+    if [ "${teacher}" = hubert_tiny ]; then
+        echo "--teacher_conf upstream=espnet_hubert_local --teacher_conf path=${teacher_dir}/valid.loss.best.pth --teacher_conf layer=${teacher_layer}"
+    else
+        echo "--teacher_conf upstream=${teacher} --teacher_conf layer=${teacher_layer}${teacher_path:+ --teacher_conf path=${teacher_path}}"
+    fi
+}
+teacher_dump_args() {
+    if [ "${teacher}" = hubert_tiny ]; then
+        echo "--upstream espnet_hubert_local --path ${teacher_dir}/valid.loss.best.pth --layer ${teacher_layer}"
+    else
+        echo "--upstream ${teacher} --layer ${teacher_layer}${teacher_path:+ --path ${teacher_path}}"
+    fi
+}
+
+# ============================================================== shared stages
+if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! "${skip_data_prep}"; then
+    stage_msg 1 "Data preparation (local/data.sh ${local_data_opts})"
+    local/data.sh ${local_data_opts}
+fi
+
+if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! "${skip_data_prep}"; then
+    stage_msg 2 "Format: resample to ${fs} Hz mono, dump to ${dumpdir}/raw/org"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        out=${dumpdir}/raw/org/${dset}
+        key=$(hash_of data/${dset}/wav.scp data/${dset}/text data/${dset}/utt2spk "${fs}")
+        if is_done ${out}/.done "${key}"; then log "  ${dset}: up to date"; continue; fi
+        ${train_cmd} ${out}/logs/format.log ${python} -m espnet_plugin.bin.format_data \
+            --in_dir data/${dset} --out_dir ${out} --fs ${fs} --nj ${nj} --on_error skip \
+            --min_seconds 0 --max_seconds 100000
+        mark_done ${out}/.done "${key}"
+        log "  ${dset}: $(wc -l < ${out}/wav.scp) utterances (log: ${out}/logs/format.log)"
+    done
+fi
+
+if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! "${skip_data_prep}"; then
+    stage_msg 3 "Filter utterances outside ${min_wav_duration}-${max_wav_duration} s"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        out=${dumpdir}/raw/${dset}
+        key=$(hash_of ${dumpdir}/raw/org/${dset}/wav.scp ${dumpdir}/raw/org/${dset}/utt2num_samples "${min_wav_duration}" "${max_wav_duration}")
+        if is_done ${out}/.done "${key}"; then log "  ${dset}: up to date"; continue; fi
+        ${python} -m espnet_plugin.bin.filter_data --in_dir ${dumpdir}/raw/org/${dset} --out_dir ${out} \
+            --min_seconds ${min_wav_duration} --max_seconds ${max_wav_duration} --fs ${fs}
+        mark_done ${out}/.done "${key}"
+    done
+fi
+
+if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
+    stage_msg 4 "Teacher: ${teacher_tag}"
+    if [ "${teacher}" = hubert_tiny ]; then
+        key=$(hash_of ${dumpdir}/raw/${train_set}/wav.scp ${dumpdir}/raw/${valid_set}/wav.scp ${teacher_config} "${teacher_clusters}")
+        if is_done ${teacher_dir}/.done "${key}"; then
+            log "  teacher up to date: ${teacher_dir}/valid.loss.best.pth"
+        else
+            if [ -f ${teacher_dir}/.done ]; then log "  data or teacher config changed since the last pretraining: retraining ${teacher_dir}"; rm -rf ${teacher_dir}; fi
+            log "  MFCC k-means targets (${teacher_clusters} clusters) -> ${dumpdir}/hubert_labels"
+            ${train_cmd} ${teacher_dir}/logs/labels.log ${python} -m espnet_plugin.bin.hubert_labels \
+                --wav_scp ${dumpdir}/raw/${train_set}/wav.scp --km_path ${teacher_dir}/km.npy \
+                --output_dir ${dumpdir}/hubert_labels/${train_set} --n_clusters ${teacher_clusters}
+            ${train_cmd} ${teacher_dir}/logs/labels_valid.log ${python} -m espnet_plugin.bin.hubert_labels \
+                --wav_scp ${dumpdir}/raw/${valid_set}/wav.scp --km_path ${teacher_dir}/km.npy \
+                --output_dir ${dumpdir}/hubert_labels/${valid_set}
+            log "  pretraining HuBERT with ESPnet (log: ${teacher_dir}/train.log)"
+            ${cuda_cmd} --gpu $(min ${ngpu} 1) ${teacher_dir}/train.log ${python} -m espnet2.bin.hubert_train \
+                --config ${teacher_config} --output_dir ${teacher_dir} --ngpu $(min ${ngpu} 1) --resume true \
+                --num_classes ${teacher_clusters} \
+                --token_list ${dumpdir}/hubert_labels/${train_set}/token_list \
+                --train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/wav.scp,speech,sound \
+                --train_data_path_and_name_and_type ${dumpdir}/hubert_labels/${train_set}/text,text,text \
+                --valid_data_path_and_name_and_type ${dumpdir}/raw/${valid_set}/wav.scp,speech,sound \
+                --valid_data_path_and_name_and_type ${dumpdir}/hubert_labels/${valid_set}/text,text,text \
+                --train_shape_file ${dumpdir}/raw/${train_set}/utt2num_samples \
+                --valid_shape_file ${dumpdir}/raw/${valid_set}/utt2num_samples
+            mark_done ${teacher_dir}/.done "${key}"
+        fi
+    else
+        log "  s3prl upstream '${teacher}' layer ${teacher_layer} (loaded by s3prl when first used${teacher_path:+, from ${teacher_path}})"
+    fi
+fi
+
+if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
+    stage_msg 5 "Dump teacher features (${teacher_tag}) with ${nj} jobs"
+    _tfile=${teacher_path}
+    [ "${teacher}" = hubert_tiny ] && _tfile=${teacher_dir}/valid.loss.best.pth
+    for dset in ${train_set} ${valid_set}; do
+        out=${teacher_dump}/${dset}
+        key=$(hash_of ${dumpdir}/raw/${dset}/wav.scp "${teacher}" "${teacher_layer}" ${_tfile})
+        if is_done ${out}/.done "${key}"; then log "  ${dset}: cache up to date (${out})"; continue; fi
+        [ -f ${out}/.done ] && log "  ${dset}: teacher or data changed: recomputing the stale cache ${out}"
+        rm -f ${out}/feats*.scp ${out}/feats*.ark ${out}/teacher_info.json
+        _nj=$(min ${nj} $(wc -l < ${dumpdir}/raw/${dset}/wav.scp))
+        ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/dump.JOB.log ${python} -m espnet_plugin.bin.dump_teacher \
+            --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} $(teacher_dump_args) \
+            --device ${_device} --num_jobs ${_nj} --job_index JOB
+        ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} $(teacher_dump_args) --device cpu --merge ${_nj}
+        mark_done ${out}/.done "${key}"
+        log "  ${dset}: $(wc -l < ${out}/feats.scp) utterances -> ${out}/feats.scp"
+    done
+fi
+
+if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! "${skip_train}"; then
+    stage_msg 6 "Collect stats (shape files) -> ${stats_dir}"
+    key=$(hash_of ${dumpdir}/raw/${train_set}/wav.scp ${dumpdir}/raw/${valid_set}/wav.scp)
+    if is_done ${stats_dir}/.done "${key}"; then
+        log "  up to date"
+    else
+        # Shapes do not depend on the VAE config: collect them once with the vanilla VAE.
+        ${train_cmd} ${stats_dir}/collect_stats.log ${python} -m espnet_plugin.bin.svae_train \
+            --collect_stats true --use_preprocessor true --ngpu 0 --num_workers 0 \
+            --config ${configs[0]} --distill_conf "{terms: []}" --batch_type unsorted --batch_size 1 \
+            --train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/wav.scp,audio,sound \
+            --valid_data_path_and_name_and_type ${dumpdir}/raw/${valid_set}/wav.scp,audio,sound \
+            --train_shape_file ${dumpdir}/raw/${train_set}/wav.scp \
+            --valid_shape_file ${dumpdir}/raw/${valid_set}/wav.scp \
+            --output_dir ${stats_dir}
+        mark_done ${stats_dir}/.done "${key}"
+    fi
+fi
+
+# ============================================================== per-config stages
+run_config() {
+    local svae_config=$1
+    local cname
+    cname=$(basename "${svae_config}" .yaml); cname=${cname#train_svae_}; cname=${cname#train_}
+    local svae_tag=${tag:-${cname}}
+    [ -n "${tag}" ] && [ ${#configs[@]} -gt 1 ] && svae_tag=${cname}_${tag}
+    svae_exp=${expdir}/svae_${svae_tag}
+    local n_terms
+    n_terms=$(${python} -m espnet_plugin.bin.config_query ${svae_config} distill_conf.terms --len)
+    log "---- config ${svae_config} -> ${svae_exp} (${n_terms} alignment terms)"
+
+    if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! "${skip_train}"; then
+        stage_msg 7 "Train the VAE ${svae_tag} (log: ${svae_exp}/train.log)"
+        local data_args="--train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/wav.scp,audio,sound \
+            --valid_data_path_and_name_and_type ${dumpdir}/raw/${valid_set}/wav.scp,audio,sound"
+        local tfeat=""
+        if [ "${n_terms}" -gt 0 ] && "${teacher_cache}"; then
+            data_args+=" --train_data_path_and_name_and_type ${teacher_dump}/${train_set}/feats.scp,teacher_feats,kaldi_ark"
+            data_args+=" --valid_data_path_and_name_and_type ${teacher_dump}/${valid_set}/feats.scp,teacher_feats,kaldi_ark"
+            tfeat=${teacher_dump}/${train_set}/feats.scp
+        fi
+        local key
+        key=$(hash_of ${svae_config} "${svae_args}" "$(teacher_args)" ${dumpdir}/raw/${train_set}/wav.scp ${tfeat})
+        if is_done ${svae_exp}/.done_train "${key}"; then
+            log "  already trained: ${svae_exp} (remove ${svae_exp}/.done_train to retrain)"
+        else
+            if [ -f ${svae_exp}/.key_train ] && [ "$(cat ${svae_exp}/.key_train)" != "${key}" ]; then
+                log "Error: ${svae_exp} holds a model trained from other inputs (config, args, teacher or data changed)."
+                log "       Use another --tag, or remove ${svae_exp} to retrain from scratch."
+                exit 1
+            fi
+            mkdir -p ${svae_exp}; echo "${key}" > ${svae_exp}/.key_train
+            # shellcheck disable=SC2046,SC2086
+            ${cuda_cmd} --gpu ${ngpu} ${svae_exp}/train.log ${python} -m espnet2.bin.launch \
+                --cmd "${cuda_cmd} --name ${svae_exp}/train.log" --log ${svae_exp}/train.log \
+                --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${svae_exp}/.dist_init_ \
+                --multiprocessing_distributed true -- \
+                ${python} -m espnet_plugin.bin.svae_train --use_preprocessor true --resume true \
+                --config ${svae_config} --fs ${fs} $(teacher_args) ${data_args} \
+                --train_shape_file ${stats_dir}/train/audio_shape --valid_shape_file ${stats_dir}/valid/audio_shape \
+                --output_dir ${svae_exp} ${svae_args}
+            mark_done ${svae_exp}/.done_train "${key}"
+        fi
+    fi
+
+    local model_file=${svae_exp}/${inference_model}
+    local dec=${svae_exp}/decode_${test_set}
+    if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! "${skip_eval}"; then
+        stage_msg 8 "Resynthesise ${test_set} with ${svae_tag} (${inference_nj} jobs)"
+        local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${test_set}/wav.scp)
+        if is_done ${dec}/.done "${key}"; then log "  up to date: ${dec}"; else
+            local _nj; _nj=$(min ${inference_nj} $(wc -l < ${dumpdir}/raw/${test_set}/wav.scp))
+            ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${dec}/logs/inference.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
+                --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dumpdir}/raw/${test_set}/wav.scp \
+                --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB
+            cat ${dec}/wav.*.scp | sort > ${dec}/wav.scp; rm -f ${dec}/wav.*.scp
+            mark_done ${dec}/.done "${key}"
+            log "  $(wc -l < ${dec}/wav.scp) resyntheses in ${dec}/wav"
+        fi
+    fi
+
+    if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ] && ! "${skip_eval}"; then
+        stage_msg 9 "Score reconstruction of ${svae_tag} (${metrics})"
+        local key; key=$(hash_of ${dec}/wav.scp ${dec}/.done "${metrics}")
+        if is_done ${dec}/scores/.done "${key}"; then log "  up to date: ${dec}/scores/metrics.json"; else
+            ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
+                --ref_scp ${dumpdir}/raw/${test_set}/wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
+                --metrics ${metrics} --tag ${svae_tag}
+            mark_done ${dec}/scores/.done "${key}"
+        fi
+        log "  $(tr -d '\n' < ${dec}/scores/metrics.json | cut -c1-300)"
+    fi
+
+    if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ! "${skip_eval}"; then
+        stage_msg 10 "Extract latents of ${svae_tag} for every set"
+        for dset in ${train_set} ${valid_set} ${test_sets}; do
+            local out=${svae_exp}/latents/${dset}
+            local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${dset}/wav.scp)
+            if is_done ${out}/.done "${key}"; then log "  ${dset}: up to date"; continue; fi
+            local _nj; _nj=$(min ${inference_nj} $(wc -l < ${dumpdir}/raw/${dset}/wav.scp))
+            ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/extract.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
+                --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dumpdir}/raw/${dset}/wav.scp \
+                --output_dir ${out} --write_wav false --device ${_device} --num_jobs ${_nj} --job_index JOB
+            cat ${out}/latents.*.scp | sort > ${out}/latents.scp.tmp && mv ${out}/latents.scp.tmp ${out}/latents.scp
+            rm -f ${out}/latents.*.scp
+            mark_done ${out}/.done "${key}"
+            log "  ${dset}: $(wc -l < ${out}/latents.scp) latent sequences -> ${out}/latents.scp"
+        done
+    fi
+
+    if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && ! "${skip_train}"; then
+        stage_msg 11 "Pack ${svae_tag} -> ${svae_exp}/packed"
+        local key; key=$(hash_of ${model_file} ${svae_exp}/config.yaml)
+        if is_done ${svae_exp}/packed/.done "${key}"; then log "  up to date"; else
+            ${python} -m espnet_plugin.bin.pack_model --exp_dir ${svae_exp} --model_file ${model_file} \
+                --out_dir ${svae_exp}/packed --recipe "$(pwd)" --train_set ${train_set}
+            mark_done ${svae_exp}/packed/.done "${key}"
+        fi
+    fi
+
+    # stages 12-16 (latent TTS) and 17-21 (ASR / speaker-id probing), see stages/*.sh
+    if declare -F run_tts_stages >/dev/null; then run_tts_stages; fi
+    if declare -F run_probe_stages >/dev/null; then run_probe_stages; fi
+}
+
+# Later parts of the recipe live in stages/*.sh beside this file; each defines functions
+# (run_tts_stages, run_probe_stages, run_probe_baselines, run_summary_stage, run_demo_stage) that see
+# this script's variables and helpers (log, stage_msg, hash_of, is_done, mark_done, min).
+_template_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+for _f in "${_template_dir}"/stages/*.sh; do
+    # shellcheck disable=SC1090
+    [ -f "${_f}" ] && . "${_f}"
+done
+
+for c in "${configs[@]}"; do
+    run_config "${c}"
+done
+if declare -F run_probe_baselines >/dev/null; then run_probe_baselines; fi   # Fbank / teacher probes (17-21)
+if declare -F run_summary_stage >/dev/null; then run_summary_stage; fi       # stage 22
+if declare -F run_demo_stage >/dev/null; then run_demo_stage; fi             # stage 23
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

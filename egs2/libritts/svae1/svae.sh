@@ -1,0 +1,1 @@
+../../TEMPLATE/svae1/svae.sh

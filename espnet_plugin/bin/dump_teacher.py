@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Dump frozen-teacher features once, so that distillation costs almost nothing per step.
+
+    python -m espnet_plugin.bin.dump_teacher --wav_scp dump/raw/train/wav.scp \
+        --output_dir dump/teacher/<tag>/train --upstream wavlm_large --layer 23 [--path ckpt] \
+        [--num_jobs N --job_index I] [--device cuda]
+    python -m espnet_plugin.bin.dump_teacher --output_dir ... --merge N --upstream ... --layer ...
+
+Writes ``feats.scp`` / ``feats*.ark`` (one (T', F) float32 matrix per utterance, at the teacher's
+frame rate) and ``teacher_info.json`` (the teacher's identity: upstream, checkpoint fingerprint,
+layer, frame hop, dim). Training refuses a cache whose identity differs from its teacher config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from espnet_plugin.distill.teacher import CACHE_INFO, Teacher
+from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
+from espnet_plugin.io.audio import load_audio
+from espnet_plugin.io.kaldi_dir import read_scp
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--wav_scp", help="16 kHz wav.scp (the format stage's output)")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--upstream", default="wavlm_large")
+    p.add_argument("--path", default=None, help="local checkpoint for *_local upstreams")
+    p.add_argument("--layer", type=int, default=23)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--num_jobs", type=int, default=1)
+    p.add_argument("--job_index", type=int, default=1, help="1-based, as ESPnet's JOB")
+    p.add_argument("--merge", type=int, default=0, help="merge N job outputs into feats.scp and write the info")
+    return p
+
+
+def write_info(teacher: Teacher, out: Path) -> None:
+    info = dict(teacher.identity(), fs=16000)
+    tmp = out / (CACHE_INFO + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, out / CACHE_INFO)
+
+
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer).to(args.device)
+    if args.merge:
+        merge_scps([out / f"feats.{i}.scp" for i in range(1, args.merge + 1)], out / "feats.scp")
+        write_info(teacher, out)
+        return
+    wavs = read_scp(args.wav_scp)
+    keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
+    suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
+    root = Path(args.wav_scp).parent
+    logging.info(f"teacher {args.upstream} layer {teacher.layer} ({teacher.feature_dim}-d, hop {teacher.downsample_rate}) on {len(keys)} utts")
+    with atomic_ark_writer(out / f"feats{suffix}.ark", out / f"feats{suffix}.scp") as writer:
+        for key in tqdm(keys, desc=f"teacher features{suffix}", mininterval=5, file=sys.stderr):
+            path = wavs[key] if os.path.isabs(wavs[key]) else str(root / wavs[key]) if not os.path.exists(wavs[key]) else wavs[key]
+            wav = torch.from_numpy(load_audio(path, 16000, utt_id=key)).to(args.device)
+            feats, _ = teacher(wav[None])
+            writer[key] = feats[0].cpu().numpy().astype(np.float32)
+    if args.num_jobs == 1:
+        write_info(teacher, out)
+
+
+if __name__ == "__main__":
+    main()

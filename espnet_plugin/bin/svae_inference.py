@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Resynthesise a wav.scp with a trained speech VAE and write its latents.
+
+    python -m espnet_plugin.bin.svae_inference --config exp/svae_x/config.yaml \
+        [--model_file exp/svae_x/valid....pth] --wav_scp dump/raw/test/wav.scp \
+        --output_dir exp/svae_x/decode_test [--write_wav true] [--write_latents true] \
+        [--num_jobs N --job_index I] [--device cuda]
+
+Outputs: ``<output_dir>/wav/<utt>.wav`` (16-bit PCM at the model's rate), ``latents.ark/scp``
+(one (T, D) float32 posterior-mean matrix per utterance, T = ceil(N / hop)) and ``wav.scp``
+listing the resyntheses. Each utterance is encoded whole (no cropping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from espnet2.utils.types import str2bool
+from espnet_plugin.io.ark import atomic_ark_writer
+from espnet_plugin.io.audio import load_audio, write_audio
+from espnet_plugin.io.kaldi_dir import read_scp, write_scp
+from espnet_plugin.vae.loading import load_svae
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True)
+    p.add_argument("--model_file", default=None)
+    p.add_argument("--wav_scp", required=True)
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--write_wav", type=str2bool, default=True)
+    p.add_argument("--write_latents", type=str2bool, default=True)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num_jobs", type=int, default=1)
+    p.add_argument("--job_index", type=int, default=1)
+    return p
+
+
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    out = Path(args.output_dir)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    vae = load_svae(args.config, args.model_file, device=args.device)
+    wavs = read_scp(args.wav_scp)
+    keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
+    suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
+    written, total_audio, t0 = {}, 0.0, time.perf_counter()
+    writer_ctx = atomic_ark_writer(out / f"latents{suffix}.ark", out / f"latents{suffix}.scp") if args.write_latents else None
+    writer = writer_ctx.__enter__() if writer_ctx else None
+    try:
+        for key in tqdm(keys, desc="resynthesis", mininterval=5, file=sys.stderr):
+            wav = load_audio(wavs[key], vae.fs, utt_id=key)
+            x = torch.from_numpy(wav).to(args.device)[None]
+            z, _ = vae.encode(x)
+            if writer is not None:
+                writer[key] = z[0].float().cpu().numpy().astype(np.float32)
+            if args.write_wav:
+                y = vae.decode(z)[0, : wav.shape[0]].float().cpu().numpy()
+                path = out / "wav" / f"{key}.wav"
+                write_audio(path, y, vae.fs)
+                written[key] = str(path.resolve())
+            total_audio += wav.shape[0] / vae.fs
+    finally:
+        if writer_ctx is not None:
+            writer_ctx.__exit__(*sys.exc_info())
+    if args.write_wav:
+        write_scp(out / f"wav{suffix}.scp", written)
+    el = time.perf_counter() - t0
+    logging.info(f"{len(keys)} utts, {total_audio:.1f} s of audio in {el:.1f} s (RTF {el / max(total_audio, 1e-9):.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""``SpeechVAETask``: an ESPnet task training the speech VAE with ``GANTrainer``.
+
+Each part is a choice in config (``ClassChoices``, as in ``espnet2/tasks/gan_codec.py``)::
+
+    encoder: dac | mel            bottleneck: gaussian | deterministic
+    decoder: bigvgan | vocos      discriminator: mpd_cqt | mpd_mrd
+
+plus ``distill_conf`` (the alignment terms, see :class:`espnet_plugin.distill.Distiller`),
+``teacher_conf`` (an s3prl upstream) and ``model_conf`` (loss weights). Third-party packages
+may add choices through the entry-point groups ``espnet_plugin.encoders``,
+``espnet_plugin.decoders``, ``espnet_plugin.bottlenecks``, ``espnet_plugin.discriminators``
+and alignment terms through ``espnet_plugin.distill_losses``.
+
+Data: ``audio`` (wav.scp, ``sound``) and optionally ``teacher_feats`` (the teacher cache
+``feats.scp``, ``kaldi_ark``), whose ``teacher_info.json`` must match ``teacher_conf``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import yaml
+
+from espnet2.tasks.abs_task import AbsTask, optim_classes
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.gan_trainer import GANTrainer
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import int_or_none, str2bool
+from espnet_plugin.errors import ConfigError
+from espnet_plugin.vae.bottleneck import DeterministicBottleneck, GaussianBottleneck
+from espnet_plugin.vae.decoders import BigVGANDecoder, VocosDecoder
+from espnet_plugin.vae.discriminators import MPDCQTDiscriminator, MPDMRDDiscriminator
+from espnet_plugin.vae.encoder import DACEncoder, MelEncoder
+from espnet_plugin.vae.espnet_model import ESPnetSpeechVAEModel
+from espnet_plugin.vae.generator import SpeechVAE
+from espnet_plugin.vae.preprocess import SpeechVAEPreprocessor
+
+
+def _with_entry_points(group: str, builtin: Dict[str, type]) -> Dict[str, type]:
+    """Built-in classes plus those third parties register under entry-point ``group``."""
+    classes = dict(builtin)
+    try:
+        eps = entry_points(group=group)
+    except TypeError:  # pragma: no cover - old importlib.metadata
+        eps = entry_points().get(group, [])
+    for ep in eps:
+        name = ep.name.lower()
+        if name in classes:
+            logging.warning(f"entry point {ep.value} for '{name}' in {group} ignored: name is built in")
+            continue
+        classes[name] = ep.load()
+    return classes
+
+
+encoder_choices = ClassChoices(
+    "encoder", classes=_with_entry_points("espnet_plugin.encoders", dict(dac=DACEncoder, mel=MelEncoder)), default="dac"
+)
+bottleneck_choices = ClassChoices(
+    "bottleneck",
+    classes=_with_entry_points(
+        "espnet_plugin.bottlenecks", dict(gaussian=GaussianBottleneck, deterministic=DeterministicBottleneck)
+    ),
+    default="gaussian",
+)
+decoder_choices = ClassChoices(
+    "decoder",
+    classes=_with_entry_points("espnet_plugin.decoders", dict(bigvgan=BigVGANDecoder, vocos=VocosDecoder)),
+    default="bigvgan",
+)
+discriminator_choices = ClassChoices(
+    "discriminator",
+    classes=_with_entry_points(
+        "espnet_plugin.discriminators", dict(mpd_cqt=MPDCQTDiscriminator, mpd_mrd=MPDMRDDiscriminator)
+    ),
+    default="mpd_cqt",
+)
+
+
+def find_teacher_cache(args: argparse.Namespace) -> Optional[Path]:
+    """The directory of the ``teacher_feats`` scp given as training data, if any."""
+    for spec in getattr(args, "train_data_path_and_name_and_type", None) or []:
+        path, name = spec[0], spec[1]
+        if name == "teacher_feats":
+            return Path(path).parent
+    return None
+
+
+class SpeechVAETask(AbsTask):
+    """Speech VAE (GAN) task: generator optimizer 0, discriminator optimizer 1."""
+
+    num_optimizers: int = 2
+    class_choices_list = [encoder_choices, bottleneck_choices, decoder_choices, discriminator_choices]
+    trainer = GANTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument("--fs", type=int, default=16000, help="Sampling rate of the audio")
+        group.add_argument("--latent_dim", type=int, default=64, help="Latent dimension D (ignored for encoder mel)")
+        group.add_argument("--segment_size", type=int_or_none, default=32768, help="Training crop in samples")
+        group.add_argument("--model_conf", action=NestedDictAction, default=dict(), help="ESPnetSpeechVAEModel kwargs")
+        group.add_argument(
+            "--teacher_conf", action=NestedDictAction, default=dict(upstream="wavlm_large", path=None, layer=23),
+            help="s3prl teacher: upstream, path, layer, half_on_gpu",
+        )
+        group.add_argument(
+            "--distill_conf", action=NestedDictAction, default=dict(terms=[]),
+            help="alignment terms: terms (list), projection, weighting (fixed|adaptive), w_ssl, teacher_dim",
+        )
+        group = parser.add_argument_group(description="Preprocess related")
+        group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Apply preprocessing")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]
+    ]:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=0)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):
+        if not args.use_preprocessor:
+            return None
+        cache = find_teacher_cache(args)
+        teacher_hop = None
+        if cache is not None:
+            from espnet_plugin.distill.teacher import read_cache_info
+
+            teacher_hop = int(read_cache_info(cache)["downsample_rate"])
+        hop = _hop_length(args)
+        return SpeechVAEPreprocessor(train=train, segment_size=args.segment_size, hop_length=hop, teacher_hop=teacher_hop)
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("audio",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("teacher_feats",)
+
+    @classmethod
+    def build_generator(cls, args: argparse.Namespace) -> SpeechVAE:
+        """Encoder + bottleneck + decoder from ``args`` (also used to load a trained model)."""
+        enc_cls = encoder_choices.get_class(args.encoder)
+        bn_cls = bottleneck_choices.get_class(args.bottleneck)
+        enc_conf = dict(args.encoder_conf or {})
+        latent_dim = args.latent_dim
+        if enc_cls is MelEncoder:
+            if bn_cls is not DeterministicBottleneck:
+                raise ConfigError("encoder 'mel' is a fixed frontend: use bottleneck 'deterministic' (no KL)")
+            encoder = enc_cls(**enc_conf)
+            latent_dim = encoder.out_channels
+        else:
+            enc_conf.setdefault("out_channels", bn_cls.in_channels(latent_dim))
+            encoder = enc_cls(**enc_conf)
+        bottleneck = bn_cls(latent_dim=latent_dim, **(args.bottleneck_conf or {}))
+        decoder = decoder_choices.get_class(args.decoder)(latent_dim=latent_dim, **(args.decoder_conf or {}))
+        return SpeechVAE(encoder, bottleneck, decoder, fs=args.fs, latent_dim=latent_dim)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechVAEModel:
+        generator = cls.build_generator(args)
+        discriminator = discriminator_choices.get_class(args.discriminator)(**(args.discriminator_conf or {}))
+        distiller = cls.build_distiller(args, generator)
+        return ESPnetSpeechVAEModel(
+            generator=generator,
+            discriminator=discriminator,
+            distiller=distiller,
+            teacher_conf=args.teacher_conf,
+            **(args.model_conf or {}),
+        )
+
+    @classmethod
+    def build_distiller(cls, args: argparse.Namespace, generator: SpeechVAE):
+        conf = dict(args.distill_conf or {})
+        terms = conf.pop("terms", None) or []
+        if not terms:
+            return None  # the vanilla VAE
+        from espnet_plugin.distill import Distiller
+
+        teacher_dim = conf.pop("teacher_dim", None)
+        cache = find_teacher_cache(args)
+        if cache is not None:
+            from espnet_plugin.distill.teacher import check_cache_identity
+
+            info = check_cache_identity(cache, args.teacher_conf)
+            if teacher_dim is not None and int(teacher_dim) != int(info["feature_dim"]):
+                raise ConfigError(f"distill_conf.teacher_dim={teacher_dim} but the cache {cache} has {info['feature_dim']}")
+            teacher_dim = int(info["feature_dim"])
+        if teacher_dim is None:
+            raise ConfigError("distill_conf.teacher_dim is required when no teacher cache is given")
+        return Distiller(latent_dim=generator.latent_dim, teacher_dim=int(teacher_dim), terms=terms, **conf)
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: ESPnetSpeechVAEModel) -> List[torch.optim.Optimizer]:
+        optimizers = []
+        for opt, conf, params in (
+            (args.optim, args.optim_conf, model.generator_parameters()),
+            (args.optim2, args.optim2_conf, list(model.discriminator.parameters())),
+        ):
+            optim_class = optim_classes.get(opt)
+            if optim_class is None:
+                raise ConfigError(f"optimizer must be one of {list(optim_classes)}: {opt}")
+            optimizers.append(optim_class(params, **conf))
+        return optimizers
+
+    @classmethod
+    def build_model_from_file(cls, config_file=None, model_file=None, device: str = "cpu"):
+        """Like ESPnet's, but loads weights with ``torch.load(weights_only=True)``."""
+        if config_file is None:
+            config_file = Path(model_file).parent / "config.yaml"
+        with open(config_file, encoding="utf-8") as f:
+            args = argparse.Namespace(**yaml.safe_load(f))
+        args.train_data_path_and_name_and_type = []  # no cache lookup at load time
+        model = cls.build_model(args).to(device)
+        if model_file is not None:
+            state = torch.load(model_file, map_location=device, weights_only=True)
+            model.load_state_dict(state, strict=False)
+        return model, args
+
+
+def _hop_length(args: argparse.Namespace) -> int:
+    enc = dict(args.encoder_conf or {})
+    if args.encoder == "mel":
+        return int(enc.get("hop_length", 400))
+    strides = enc.get("strides", (4, 4, 5, 5))
+    return int(np.prod(strides))
+
+
+def load_config(path: str | Path) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)

@@ -1,0 +1,198 @@
+"""ESPnet GAN model of the speech VAE: generator/discriminator turns for ``GANTrainer``.
+
+Generator loss (each weight from config; LOSSES.md, "The paper's VAE and training setting")::
+
+    L_G = w_stft * L_mrstft + w_mel * L_mel + w_adv * L_adv + w_fm * L_fm + w_kl * KL
+          + w_ssl * sum_k lambda_k * L_k                                (the Distiller's total)
+
+Discriminator loss: least-squares (``mse``) or ``hinge`` on real vs detached fake.
+
+Batch keys (ESPnet data loader): ``audio`` (B, N) with ``audio_lengths``, and optionally
+``teacher_feats`` (B, T', F) with ``teacher_feats_lengths`` (the cache written by
+``espnet_plugin.bin.dump_teacher``). Without cached features and with alignment terms, the
+teacher runs on the fly; it is built lazily and kept *outside* the state dict (checkpoints
+stay small and the teacher is never trained), moved to the batch's device on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
+from espnet_plugin.vae.generator import SpeechVAE
+from espnet_plugin.vae.losses import (
+    DiscriminatorAdversarialLoss,
+    FeatureMatchLoss,
+    GeneratorAdversarialLoss,
+    MelL1Loss,
+    MultiResolutionSTFTLoss,
+)
+
+
+class ESPnetSpeechVAEModel(AbsGANESPnetModel):
+    """Speech VAE + discriminator + optional distillation, in ESPnet's GAN contract.
+
+    ``forward(forward_generator=bool, audio, audio_lengths, [teacher_feats, teacher_feats_lengths])``
+    returns ``dict(loss, stats, weight, optim_idx)`` with optim_idx 0 (generator) or 1 (discriminator).
+    """
+
+    def __init__(
+        self,
+        generator: SpeechVAE,
+        discriminator: nn.Module,
+        distiller: Optional[nn.Module] = None,
+        teacher_conf: Optional[Dict[str, Any]] = None,
+        lambda_stft: float = 1.0,
+        lambda_mel: float = 0.0,
+        lambda_adv: float = 0.1,
+        lambda_fm: float = 2.0,
+        lambda_kl: float = 1e-3,
+        stft_loss_conf: Optional[Dict[str, Any]] = None,
+        mel_loss_conf: Optional[Dict[str, Any]] = None,
+        adv_loss_type: str = "mse",
+        cache_generator_outputs: bool = True,
+    ):
+        super().__init__()
+        self.generator = generator
+        self.discriminator = discriminator
+        self.distiller = distiller
+        self.teacher_conf = dict(teacher_conf or {})
+        self._teacher: List[nn.Module] = []  # not a submodule: frozen, not checkpointed
+        self.lambda_stft, self.lambda_mel = lambda_stft, lambda_mel
+        self.lambda_adv, self.lambda_fm, self.lambda_kl = lambda_adv, lambda_fm, lambda_kl
+        fs = generator.fs
+        self.stft_loss = MultiResolutionSTFTLoss(fs=fs, **(stft_loss_conf or {}))
+        self.mel_loss = MelL1Loss(fs=fs, **(mel_loss_conf or {})) if lambda_mel > 0 else None
+        self.gen_adv_loss = GeneratorAdversarialLoss(average_by_discriminators=False, loss_type=adv_loss_type)
+        self.dis_adv_loss = DiscriminatorAdversarialLoss(average_by_discriminators=False, loss_type=adv_loss_type)
+        self.fm_loss = FeatureMatchLoss(average_by_layers=False, average_by_discriminators=False)
+        self.cache_generator_outputs = cache_generator_outputs
+        self._cache = None
+        # counts non-finite generator losses (no host sync: a buffer updated on device)
+        self.register_buffer("nonfinite_steps", torch.zeros((), dtype=torch.long), persistent=True)
+
+    # ------------------------------------------------------------------ teacher
+    @property
+    def teacher(self) -> Optional[nn.Module]:
+        return self._teacher[0] if self._teacher else None
+
+    def get_teacher(self, device: torch.device) -> nn.Module:
+        """Build (once) the on-the-fly teacher from ``teacher_conf`` and move it to ``device``."""
+        if not self._teacher:
+            from espnet_plugin.distill.teacher import Teacher
+
+            self._teacher.append(Teacher(**self.teacher_conf))
+        t = self._teacher[0]
+        if next(t.parameters()).device != device:
+            t.to(device)
+        return t
+
+    def adaptive_params(self) -> List[nn.Parameter]:
+        """theta of LOSSES.md item 5: weight and bias of the encoder's last 1x1 conv."""
+        last = getattr(self.generator.encoder, "last_layer", None)
+        if last is None:
+            return []
+        return [p for p in (last.weight, last.bias) if p is not None]
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        audio: torch.Tensor,
+        audio_lengths: Optional[torch.Tensor] = None,
+        teacher_feats: Optional[torch.Tensor] = None,
+        teacher_feats_lengths: Optional[torch.Tensor] = None,
+        forward_generator: bool = True,
+        **kwargs,
+    ) -> Dict[str, Any]:
+        if forward_generator:
+            return self._forward_generator(audio, audio_lengths, teacher_feats)
+        return self._forward_discriminator(audio, audio_lengths)
+
+    def _reconstruct(self, audio: torch.Tensor, audio_lengths: Optional[torch.Tensor]):
+        reuse = self.cache_generator_outputs and self._cache is not None
+        if reuse:
+            out = self._cache
+        else:
+            out = self.generator(audio.unsqueeze(1), audio_lengths)
+        return out, reuse
+
+    def _forward_generator(self, audio, audio_lengths, teacher_feats) -> Dict[str, Any]:
+        (wav_hat, z, mask, kl, _), reuse = self._reconstruct(audio, audio_lengths)
+        if self.training and self.cache_generator_outputs and not reuse:
+            self._cache = (wav_hat, z, mask, kl, {})
+        wav = audio.unsqueeze(1)
+
+        stft = self.stft_loss(wav_hat, wav)
+        loss = self.lambda_stft * stft
+        stats: Dict[str, torch.Tensor] = {"mrstft_loss": stft.detach(), "kl_loss": kl.detach()}
+        if self.mel_loss is not None:
+            mel = self.mel_loss(wav_hat, wav)
+            loss = loss + self.lambda_mel * mel
+            stats["mel_loss"] = mel.detach()
+        if self.lambda_kl > 0:
+            loss = loss + self.lambda_kl * kl
+
+        if self.lambda_adv > 0 or self.lambda_fm > 0:
+            p_hat = self.discriminator(wav_hat)
+            adv = self.gen_adv_loss(p_hat)
+            with torch.no_grad():
+                p = self.discriminator(wav)
+            fm = self.fm_loss(p_hat, p)
+            loss = loss + self.lambda_adv * adv + self.lambda_fm * fm
+            stats.update(adv_loss=adv.detach(), fm_loss=fm.detach())
+
+        if self.distiller is not None:
+            if teacher_feats is None:
+                teacher = self.get_teacher(audio.device)
+                teacher_feats, _ = teacher(audio, audio_lengths)
+            ref = stft if torch.is_grad_enabled() else None
+            d_loss, d_stats = self.distiller(
+                z.transpose(1, 2), teacher_feats.detach(), mask, ref_loss=ref, adaptive_params=self.adaptive_params()
+            )
+            loss = loss + d_loss
+            stats.update(d_stats)
+
+        finite = torch.isfinite(loss)
+        if self.training:
+            self.nonfinite_steps += (~finite).long()
+        stats["generator_loss"] = loss.detach()
+        stats["nonfinite_steps"] = self.nonfinite_steps.detach().float()
+        if reuse or not self.training:
+            self._cache = None
+        return {"loss": loss, "stats": stats, "weight": self._weight(audio), "optim_idx": 0}
+
+    def _forward_discriminator(self, audio, audio_lengths) -> Dict[str, Any]:
+        (wav_hat, z, mask, kl, _), reuse = self._reconstruct(audio, audio_lengths)
+        if self.training and self.cache_generator_outputs and not reuse:
+            self._cache = (wav_hat, z, mask, kl, {})
+        wav = audio.unsqueeze(1)
+        p_hat = self.discriminator(wav_hat.detach())
+        p = self.discriminator(wav)
+        real_loss, fake_loss = self.dis_adv_loss(p_hat, p)
+        loss = real_loss + fake_loss
+        stats = {
+            "discriminator_loss": loss.detach(),
+            "real_loss": real_loss.detach(),
+            "fake_loss": fake_loss.detach(),
+        }
+        if reuse or not self.training:
+            self._cache = None
+        return {"loss": loss, "stats": stats, "weight": self._weight(audio), "optim_idx": 1}
+
+    @staticmethod
+    def _weight(audio: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(audio.size(0), dtype=torch.long, device=audio.device)
+
+    def collect_feats(self, audio: torch.Tensor, audio_lengths: Optional[torch.Tensor] = None, **kwargs) -> Dict[str, torch.Tensor]:
+        """For ESPnet's collect-stats stage (shape files); no normalisation statistics are needed."""
+        return {}
+
+    def generator_parameters(self):
+        """Parameters of the generator optimizer: VAE + distillation projection heads."""
+        params = list(self.generator.parameters())
+        if self.distiller is not None:
+            params += list(self.distiller.parameters())
+        return params

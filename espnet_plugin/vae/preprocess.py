@@ -1,0 +1,81 @@
+"""Per-utterance preprocessing for the speech-VAE task: validate, downmix, crop aligned segments.
+
+Training crops a random ``segment_size``-sample window (the paper: 32768 samples) whose start
+is a multiple of ``align`` = lcm(latent hop, teacher hop) samples, and crops the cached teacher
+features (one frame per ``teacher_hop`` samples) at the same instant, so audio, latent frames and
+teacher frames stay aligned. Validation crops deterministically from the start.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Union
+
+import numpy as np
+
+from espnet2.train.preprocessor import AbsPreprocessor
+from espnet_plugin.errors import DataError
+
+
+class SpeechVAEPreprocessor(AbsPreprocessor):
+    """Validate and crop one utterance.
+
+    Args:
+        train: random crop (True) or crop from 0 (False).
+        segment_size: crop length in samples (0 or None: whole utterance).
+        hop_length: latent hop in samples (the crop start is aligned to it).
+        teacher_hop: samples per cached teacher frame (None when no cache).
+        min_samples: shorter clips raise :class:`DataError` (less than one latent frame cannot train).
+    """
+
+    def __init__(
+        self,
+        train: bool,
+        segment_size: Optional[int] = None,
+        hop_length: int = 400,
+        teacher_hop: Optional[int] = None,
+        min_samples: Optional[int] = None,
+    ):
+        super().__init__(train)
+        self.segment_size = segment_size or None
+        self.hop_length = hop_length
+        self.teacher_hop = teacher_hop
+        self.align = hop_length if not teacher_hop else hop_length * teacher_hop // math.gcd(hop_length, teacher_hop)
+        self.min_samples = min_samples if min_samples is not None else hop_length
+        if self.segment_size is not None and self.segment_size % hop_length:
+            raise DataError(f"segment_size {segment_size} must be a multiple of the hop length {hop_length}")
+
+    def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+        audio = np.asarray(data["audio"])
+        if audio.ndim == 2:  # (N, C) from soundfile: downmix
+            audio = audio.mean(axis=1)
+        audio = audio.astype(np.float32)
+        if audio.size == 0:
+            raise DataError(f"utterance '{uid}': empty audio")
+        if not np.isfinite(audio).all():
+            raise DataError(f"utterance '{uid}': audio contains NaN/Inf samples")
+        if audio.shape[0] < self.min_samples:
+            raise DataError(
+                f"utterance '{uid}': {audio.shape[0]} samples is shorter than one latent frame "
+                f"({self.min_samples}); filter it in the format stage"
+            )
+        feats = data.get("teacher_feats")
+        if feats is not None:
+            feats = np.asarray(feats, dtype=np.float32)
+            if not np.isfinite(feats).all():
+                raise DataError(f"utterance '{uid}': cached teacher features contain NaN/Inf")
+        n = audio.shape[0]
+        seg = self.segment_size
+        if seg is not None and n > seg:
+            n_starts = (n - seg) // self.align + 1
+            start = (np.random.randint(n_starts) if self.train else 0) * self.align
+            audio = audio[start : start + seg]
+            if feats is not None and self.teacher_hop:
+                f0 = start // self.teacher_hop
+                nf = -(-seg // self.teacher_hop)
+                feats = feats[f0 : f0 + nf]
+        out = dict(data)
+        out["audio"] = audio
+        if feats is not None:
+            out["teacher_feats"] = feats
+        return out
