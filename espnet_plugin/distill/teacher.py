@@ -88,8 +88,8 @@ class Teacher(nn.Module):
         self.feature_dim = int(self.upstream.hidden_sizes[self.layer])
         for p in self.upstream.parameters():
             p.requires_grad_(False)
-        self.upstream.eval()
         self._fingerprint = _file_fingerprint(path)
+        self.eval()
 
     def train(self, mode: bool = True) -> "Teacher":
         """Always stays in eval mode (dropout off, no layer drop): the teacher is frozen."""
@@ -114,7 +114,8 @@ class Teacher(nn.Module):
         if lengths is None:
             lengths = torch.full((wav.size(0),), wav.size(1), dtype=torch.long, device=wav.device)
         use_half = self.half_on_gpu and wav.is_cuda
-        if use_half and next(self.upstream.parameters(), torch.empty(0)).dtype != torch.float16:
+        p0 = next(self.upstream.parameters(), None)
+        if use_half and p0 is not None and p0.dtype != torch.float16:
             self.upstream.half()
         x = wav.half() if use_half else wav.float()
         with torch.autocast(device_type=wav.device.type, enabled=False):

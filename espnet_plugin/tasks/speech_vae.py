@@ -197,6 +197,8 @@ class SpeechVAETask(AbsTask):
             teacher_dim = int(info["feature_dim"])
         if teacher_dim is None:
             raise ConfigError("distill_conf.teacher_dim is required when no teacher cache is given")
+        # recorded in the dumped config.yaml, so the model is rebuilt without the cache
+        args.distill_conf = dict(args.distill_conf, teacher_dim=int(teacher_dim))
         return Distiller(latent_dim=generator.latent_dim, teacher_dim=int(teacher_dim), terms=terms, **conf)
 
     @classmethod

@@ -86,8 +86,9 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
 
             self._teacher.append(Teacher(**self.teacher_conf))
         t = self._teacher[0]
-        if next(t.parameters()).device != device:
+        if getattr(t, "_device", None) != device:
             t.to(device)
+            t._device = device
         return t
 
     def adaptive_params(self) -> List[nn.Parameter]:

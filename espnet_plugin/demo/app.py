@@ -1,0 +1,234 @@
+"""Gradio layout of the demo: resynthesis side by side (+ a latent TTS tab), pictures, launch.
+
+The back end (models, conversion, validation, metrics) is :mod:`espnet_plugin.demo.inference`;
+here its ``DataError``/``ConfigError`` become ``gr.Error`` pop-ups. One output column per
+model given on the command line; the columns of unselected models are hidden.
+
+API (``gradio_client``): ``/resynthesize(audio, models, compute_metrics)`` returns the input
+mel picture, then per model (in command-line order) its audio, mel and latent pictures, then
+the metrics table.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from espnet_plugin.demo.inference import (
+    DEMO_METRICS, FS, ModelBank, TTSDemo, read_examples, run_resynthesis,
+)
+from espnet_plugin.errors import EspnetPluginError
+from espnet_plugin.io.audio import encode_wav
+
+logger = logging.getLogger(__name__)
+
+METRIC_LABELS = {"pesq": "PESQ ↑", "stoi": "STOI ↑", "spk_sim": "speaker sim. ↑", "mos": "MOS est. ↑",
+                 "mel_distance": "mel dist. ↓"}
+CSS = """
+.model-col {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px;}
+.model-col h3 {margin: 0 0 4px 0;}
+footer {display: none !important;}
+"""
+
+
+# ---------------------------------------------------------------- pictures
+def _render(draw: Callable[[Any], None], width: float = 5.0, height: float = 2.2) -> np.ndarray:
+    """Draw on a fresh (thread-safe, pyplot-free) figure -> (H, W, 3) uint8 RGB image."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    draw(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def mel_picture(wav: np.ndarray, title: str, vrange: Optional[tuple[float, float]] = None) -> np.ndarray:
+    """Log-mel spectrogram (80 bands, hop 256, the ``mel_distance`` front end) of (N,) 16 kHz audio.
+
+    ``vrange`` = (vmin, vmax) in natural-log units, shared by input and outputs for comparison.
+    """
+    from espnet_plugin.metrics.reconstruction import log_mel
+
+    m = log_mel(wav)  # (80, T)
+    vmin, vmax = vrange if vrange else (float(m.max()) - 9.0, float(m.max()))
+
+    def draw(fig):
+        ax = fig.add_subplot()
+        im = ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                       extent=(0, len(wav) / FS, 0, m.shape[0]), interpolation="nearest")
+        ax.set(title=title, xlabel="time (s)", ylabel="mel band")
+        fig.colorbar(im, ax=ax, label="log |mel|", pad=0.01)
+
+    return _render(draw)
+
+
+def latent_picture(z: np.ndarray, title: str, frame_rate: float = 40.0) -> np.ndarray:
+    """Latent (T, D) shown as a (D, T) image, symmetric colour range at the 99th percentile |z|."""
+    lim = float(np.percentile(np.abs(z), 99)) if z.size else 1.0
+    lim = lim if math.isfinite(lim) and lim > 0 else 1.0
+
+    def draw(fig):
+        ax = fig.add_subplot()
+        im = ax.imshow(z.T, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                       extent=(0, z.shape[0] / frame_rate, 0, z.shape[1]), interpolation="nearest")
+        ax.set(title=title, xlabel="time (s)", ylabel="latent dim")
+        fig.colorbar(im, ax=ax, label="z", pad=0.01)
+
+    return _render(draw)
+
+
+def metrics_table(results: Sequence[Any], audio_seconds: float, names: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows (model, time, real-time factor, metrics) for the table."""
+    headers = ["model", "time (s)", "RTF"] + [METRIC_LABELS.get(n, n) for n in names]
+    rows = []
+    for r in results:
+        vals = [r.metrics.get(n, float("nan")) for n in names]
+        rows.append([r.name, f"{r.seconds:.2f}", f"{r.seconds / max(audio_seconds, 1e-9):.3f}"]
+                    + ["n/a" if not math.isfinite(v) else f"{v:.3f}" for v in vals])
+    return headers, rows
+
+
+def _user_error(exc: Exception):
+    """Our errors -> their message; anything else -> a generic message (details in the log)."""
+    import gradio as gr
+
+    if isinstance(exc, (EspnetPluginError, gr.Error)):
+        return gr.Error(str(exc))
+    logger.exception("demo request failed")
+    return gr.Error(f"internal error ({type(exc).__name__}); see the server log")
+
+
+# ---------------------------------------------------------------- layout
+def build_demo(
+    bank: ModelBank,
+    tts: Optional[TTSDemo] = None,
+    examples: Optional[str] = None,
+    max_seconds: float = 30.0,
+    metrics: Sequence[str] = DEMO_METRICS,
+    num_examples: int = 4,
+):
+    """Build the ``gr.Blocks`` app (not launched). See the module docstring for the API."""
+    import gradio as gr
+
+    names = bank.names
+    ex = read_examples(examples, num_examples)
+    with gr.Blocks(title="Speech VAE demo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            "# Speech VAE: hear what each loss does\n"
+            f"Speech is encoded to **40 Hz latents** and decoded back by every selected model. "
+            f"Upload or record up to **{max_seconds:g} s** (any common format, sample rate and "
+            "channel count; converted to 16 kHz mono)."
+        )
+        with gr.Tab("Resynthesis"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    audio_in = gr.Audio(sources=["upload", "microphone"], type="filepath", format=None,
+                                        label="Input speech", elem_id="input_audio")
+                    models = gr.CheckboxGroup(names, value=names, label="Models", elem_id="models")
+                    with_metrics = gr.Checkbox(value=bool(metrics), interactive=bool(metrics),
+                                               label="Compute metrics (PESQ, STOI, speaker similarity, MOS)")
+                    run = gr.Button("Resynthesise", variant="primary", elem_id="run")
+                with gr.Column(scale=3, min_width=320):
+                    mel_in = gr.Image(label="Input: mel spectrogram", type="numpy", format="png",
+                                      interactive=False, elem_id="input_mel", buttons=["download"])
+            if ex:
+                gr.Examples([[str(p)] for _, p in ex], inputs=[audio_in], example_labels=[u for u, _ in ex],
+                            label="Test-set clips (click one)")
+            slots = []
+            with gr.Row(equal_height=False):
+                for k, n in enumerate(names):
+                    with gr.Column(min_width=300, elem_classes=["model-col"], elem_id=f"col_{k}") as col:
+                        gr.Markdown(f"### {n}")
+                        a = gr.Audio(label=f"{n}: resynthesis", type="filepath", interactive=False,
+                                     elem_id=f"out_audio_{k}", buttons=["download"])
+                        m = gr.Image(label=f"{n}: mel", format="png", interactive=False, elem_id=f"out_mel_{k}",
+                                     buttons=["download"])
+                        z = gr.Image(label=f"{n}: latent (D x T)", format="png", interactive=False,
+                                     elem_id=f"out_latent_{k}", buttons=["download"])
+                    slots.append((col, a, m, z))
+            table = gr.Dataframe(label="Per-clip metrics and speed", interactive=False, elem_id="metrics",
+                                 wrap=True)
+
+        def resynth(audio, selected, want_metrics):
+            try:
+                wav, results = run_resynthesis(bank, audio, selected, max_seconds,
+                                               metrics if want_metrics else ())
+            except Exception as exc:  # noqa: BLE001
+                raise _user_error(exc) from exc
+            lm = _log_mel_range(wav)
+            by_name = {r.name: r for r in results}
+            out: list[Any] = [mel_picture(wav, "input", lm)]
+            for k, n in enumerate(names):
+                r = by_name.get(n)
+                if r is None:
+                    out += [gr.Column(visible=False), None, None, None]
+                    continue
+                out += [gr.Column(visible=True), encode_wav(r.wav, FS), mel_picture(r.wav, n, lm),
+                        latent_picture(r.latent, f"{n}: latent", FS / bank.get(n).hop_length)]
+            headers, rows = metrics_table(results, len(wav) / FS, metrics if want_metrics else ())
+            out.append(gr.Dataframe(value=rows, headers=headers))
+            return out
+
+        outputs = [mel_in] + [c for s in slots for c in s] + [table]
+        run.click(resynth, [audio_in, models, with_metrics], outputs, api_name="resynthesize")
+        if tts is not None:
+            _tts_tab(tts, max_seconds)
+    return demo
+
+
+def _log_mel_range(wav: np.ndarray) -> tuple[float, float]:
+    from espnet_plugin.metrics.reconstruction import log_mel
+
+    top = float(log_mel(wav).max())
+    return top - 9.0, top
+
+
+def _tts_tab(tts: TTSDemo, max_seconds: float) -> None:
+    """Zero-shot TTS tab: prompt audio + prompt text + target text -> speech (``/tts`` endpoint)."""
+    import gradio as gr
+
+    with gr.Tab("Latent TTS"):
+        gr.Markdown(f"Flow-matching TTS on the latents of **{tts.vae_name}**: the prompt sets the voice.")
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Audio(sources=["upload", "microphone"], type="filepath", format=None,
+                                  label=f"Voice prompt (≤ {max_seconds:g} s)", elem_id="tts_prompt")
+                prompt_text = gr.Textbox(label="Transcript of the prompt", lines=2, max_length=400)
+                target_text = gr.Textbox(label="Text to speak", lines=3, max_length=400)
+                with gr.Row():
+                    nfe = gr.Slider(1, 64, value=16, step=1, label="NFE (ODE steps)")
+                    cfg = gr.Slider(0.0, 5.0, value=2.0, step=0.1, label="CFG strength")
+                    seed = gr.Number(value=0, precision=0, label="seed")
+                go = gr.Button("Synthesise", variant="primary", elem_id="tts_run")
+            with gr.Column():
+                out = gr.Audio(label="Generated speech", type="filepath", interactive=False, elem_id="tts_out")
+                mel = gr.Image(label="Generated: mel spectrogram", format="png", interactive=False)
+
+        def synth(p, pt, tt, n, c, s):
+            try:
+                wav = tts.synthesize(p, pt, tt, int(n), float(c), int(s or 0), max_seconds)
+            except Exception as exc:  # noqa: BLE001
+                raise _user_error(exc) from exc
+            return encode_wav(wav, tts.fs), mel_picture(wav, "generated")
+
+        go.click(synth, [prompt, prompt_text, target_text, nfe, cfg, seed], [out, mel], api_name="tts")
+
+
+def launch(demo, host: str = "127.0.0.1", port: Optional[int] = 7860, share: bool = False,
+           max_upload_mb: float = 20.0, concurrency: int = 2, allowed_paths: Sequence[str] = (),
+           block: bool = True):
+    """Queue (``concurrency`` requests at once, 32 waiting) and serve; returns gradio's launch result."""
+    import gradio as gr
+
+    demo.queue(default_concurrency_limit=concurrency, max_size=32)
+    theme = gr.themes.Soft(font=["system-ui", "Helvetica", "Arial", "sans-serif"],
+                           font_mono=["ui-monospace", "monospace"])
+    return demo.launch(
+        server_name=host, server_port=port, share=share, max_file_size=int(max_upload_mb * 1024 * 1024),
+        allowed_paths=list(allowed_paths), show_error=False, prevent_thread_lock=not block,
+        theme=theme, css=CSS, footer_links=[], quiet=False,
+    )

@@ -1,0 +1,91 @@
+"""Offer the probe frontends to ESPnet's ASR task without editing ESPnet.
+
+ESPnet has no plugin mechanism: ``espnet2.tasks.asr.frontend_choices`` is a module-level
+``ClassChoices`` whose ``classes`` dict is read when the parser is built and when the model is
+built. :func:`register_probe_frontends` adds our names to that dict; the project's launchers
+(``python -m espnet_plugin.bin.asr_probe_train`` / ``asr_probe_inference``) call it and then run
+ESPnet's own ASR entry points. Importing :mod:`espnet_plugin` (or this module) registers nothing.
+
+:class:`ProbeASRTask` is ESPnet's ``ASRTask`` with one convenience: SUPERB's input projection is
+ESPnet's ``linear`` pre-encoder, whose ``input_size`` must equal the frontend's feature size; when
+the config leaves it out it is filled in from ``frontend.output_size()`` (and recorded in the
+dumped ``config.yaml``, so plain ``ASRTask`` rebuilds the model at inference time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Dict, List
+
+from espnet2.tasks.asr import ASRTask
+
+from espnet_plugin.errors import ConfigError
+
+#: lower-case ESPnet name -> "module:Class" of the frontends this project adds
+PROBE_FRONTENDS: Dict[str, str] = {
+    "svae_latent": "espnet_plugin.probe.frontend:SVAELatentFrontend",
+}
+
+
+def _load(spec: str) -> type:
+    import importlib
+
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def register_probe_frontends() -> List[str]:
+    """Add :data:`PROBE_FRONTENDS` to ``espnet2.tasks.asr.frontend_choices`` (idempotent).
+
+    Returns the names added by this call (empty when already registered).
+
+    Raises:
+        ConfigError: a name is already taken by another class, or a class is not an ``AbsFrontend``.
+    """
+    from espnet2.tasks import asr
+
+    choices = asr.frontend_choices
+    added = []
+    for name, spec in PROBE_FRONTENDS.items():
+        cls = _load(spec)
+        if choices.base_type is not None and not issubclass(cls, choices.base_type):
+            raise ConfigError(f"{spec} is not a {choices.base_type.__name__}")
+        have = choices.classes.get(name)
+        if have is cls:
+            continue
+        if have is not None:
+            raise ConfigError(f"ESPnet frontend name {name!r} is already taken by {have!r}")
+        choices.classes[name] = cls
+        added.append(name)
+    if added:
+        logging.info(f"registered ASR frontends: {added}")
+    return added
+
+
+def frontend_output_size(args: argparse.Namespace) -> int:
+    """Feature size the ASR model's normalisation/pre-encoder will see (builds the frontend once)."""
+    from espnet2.tasks.asr import frontend_choices
+
+    if args.input_size is not None:
+        return int(args.input_size)
+    frontend = frontend_choices.get_class(args.frontend)(**(args.frontend_conf or {}))
+    size = int(frontend.output_size())
+    del frontend
+    return size
+
+
+class ProbeASRTask(ASRTask):
+    """ESPnet's ASR task; the ``linear`` pre-encoder's ``input_size`` defaults to the frontend's size."""
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        """Register the probe frontends (also in spawned DDP workers), fill ``preencoder_conf.input_size``."""
+        register_probe_frontends()
+        if getattr(args, "preencoder", None) == "linear":
+            conf = dict(args.preencoder_conf or {})
+            if conf.get("input_size") is None:
+                conf["input_size"] = frontend_output_size(args)
+                logging.info(f"preencoder linear: input_size={conf['input_size']} (the frontend's output size)")
+            args.preencoder_conf = conf
+        return super().build_model(args)
