@@ -1,4 +1,4 @@
-"""``SpeechVAETask``: an ESPnet task training the speech VAE with ``GANTrainer``.
+"""``SpeechVAETask``: an ESPnet task training the speech VAE with ESPnet's ``GANTrainer``.
 
 Each part is a choice in config (``ClassChoices``, as in ``espnet2/tasks/gan_codec.py``)::
 
@@ -30,10 +30,10 @@ import yaml
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
-from espnet2.train.gan_trainer import GANTrainer
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import int_or_none, str2bool
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.train.safe_trainer import SafeGANTrainer
 from espnet_plugin.vae.bottleneck import DeterministicBottleneck, GaussianBottleneck
 from espnet_plugin.vae.decoders import BigVGANDecoder, VocosDecoder
 from espnet_plugin.vae.discriminators import MPDCQTDiscriminator, MPDMRDDiscriminator
@@ -97,7 +97,7 @@ class SpeechVAETask(AbsTask):
 
     num_optimizers: int = 2
     class_choices_list = [encoder_choices, bottleneck_choices, decoder_choices, discriminator_choices]
-    trainer = GANTrainer
+    trainer = SafeGANTrainer  # ESPnet's GANTrainer, checkpoints written atomically
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):

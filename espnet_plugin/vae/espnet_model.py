@@ -54,6 +54,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         mel_loss_conf: Optional[Dict[str, Any]] = None,
         adv_loss_type: str = "mse",
         cache_generator_outputs: bool = True,
+        max_nonfinite_streak: int = 20,
     ):
         super().__init__()
         self.generator = generator
@@ -71,8 +72,13 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         self.fm_loss = FeatureMatchLoss(average_by_layers=False, average_by_discriminators=False)
         self.cache_generator_outputs = cache_generator_outputs
         self._cache = None
-        # counts non-finite generator losses (no host sync: a buffer updated on device)
+        # Non-finite generator losses: ESPnet skips the update (grad_clip > 0 makes it check the
+        # gradient norm) and logs it; we count them on device (no per-step host sync) and stop with a
+        # clear error when ``max_nonfinite_streak`` consecutive steps failed (checked every 10 steps).
         self.register_buffer("nonfinite_steps", torch.zeros((), dtype=torch.long), persistent=True)
+        self.register_buffer("nonfinite_streak", torch.zeros((), dtype=torch.long), persistent=False)
+        self.max_nonfinite_streak = max_nonfinite_streak
+        self._gen_steps = 0
 
     # ------------------------------------------------------------------ teacher
     @property
@@ -156,9 +162,8 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             loss = loss + d_loss
             stats.update(d_stats)
 
-        finite = torch.isfinite(loss)
         if self.training:
-            self.nonfinite_steps += (~finite).long()
+            self._track_nonfinite(loss)
         stats["generator_loss"] = loss.detach()
         stats["nonfinite_steps"] = self.nonfinite_steps.detach().float()
         if reuse or not self.training:
@@ -182,6 +187,18 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         if reuse or not self.training:
             self._cache = None
         return {"loss": loss, "stats": stats, "weight": self._weight(audio), "optim_idx": 1}
+
+    def _track_nonfinite(self, loss: torch.Tensor) -> None:
+        bad = (~torch.isfinite(loss.detach())).long()
+        self.nonfinite_steps += bad
+        self.nonfinite_streak.mul_(bad).add_(bad)  # (streak + 1) if bad else 0
+        self._gen_steps += 1
+        if self._gen_steps % 10 == 0 and int(self.nonfinite_streak) >= self.max_nonfinite_streak:
+            raise FloatingPointError(
+                f"the generator loss was NaN/Inf in {int(self.nonfinite_streak)} consecutive steps "
+                f"({int(self.nonfinite_steps)} in total): stopping. Check the data (a corrupt clip?), "
+                "lower the learning rate, or disable --use_amp."
+            )
 
     @staticmethod
     def _weight(audio: torch.Tensor) -> torch.Tensor:
