@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 
 from espnet2.layers.abs_normalize import AbsNormalize

@@ -143,7 +143,7 @@ class CFM(nn.Module):
         flow = x1 - (1 - self.sigma) * noise
         cond = x1.masked_fill((span_mask | ~mask)[..., None], 0.0)
         pred = self.transformer(x_t, cond, text, time, mask, drop_audio_cond=drop_audio_cond, drop_text=drop_text)
-        w = span_mask[..., None].to(pred.dtype)
+        w = span_mask[..., None].float()  # float32 counts (exact under bf16 autocast)
         err = (pred.float() - flow.float()).pow(2) * w
         n = (w.sum() * x1.size(-1)).clamp(min=1.0)
         loss = err.sum() / n

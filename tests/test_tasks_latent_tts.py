@@ -1,0 +1,226 @@
+"""LatentTTSTask: ESPnet collect-stats + training run, config round trip, inference; the EMA."""
+import argparse
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from torch import nn
+
+from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.tts.duration import estimate_duration
+from espnet_plugin.tts.ema import EMA
+from espnet_plugin.tts.text import build_token_list, write_token_list
+
+D, HOP, FS = 8, 400, 16000
+
+
+class StubVAE(nn.Module):
+    """Stand-in for ``load_svae``: orthonormal linear frame encoder/decoder, hop 400, D = 8."""
+
+    fs, hop_length, latent_dim = FS, HOP, D
+
+    def __init__(self):
+        super().__init__()
+        q, _ = torch.linalg.qr(torch.randn(HOP, D, generator=torch.Generator().manual_seed(0)))
+        self.register_buffer("w", q)
+
+    def encode(self, wav, lengths=None):
+        b, n = wav.shape
+        t = math.ceil(n / HOP)
+        frames = nn.functional.pad(wav, (0, t * HOP - n)).view(b, t, HOP)
+        z_len = torch.full((b,), t) if lengths is None else (lengths + HOP - 1) // HOP
+        return frames @ self.w * 10.0, z_len
+
+    def decode(self, z):
+        return (z / 10.0 @ self.w.T).reshape(z.size(0), -1)
+
+
+# ---------------------------------------------------------------- EMA
+def test_ema_hand_values():
+    lin = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(lin.weight)
+    ema = EMA(lin, decay=0.5, warmup=False)
+    assert not any(p.requires_grad for p in ema.parameters())
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    ema.update(lin)
+    assert ema.module.weight.item() == pytest.approx(0.5)
+    ema.update(lin)
+    assert ema.module.weight.item() == pytest.approx(0.75)
+    warm = EMA(nn.Linear(1, 1, bias=False).requires_grad_(False), decay=0.9999, warmup=True)
+    nn.init.zeros_(warm.module.weight)
+    warm.update(lin)  # first decay = min(0.9999, 1/10)
+    assert warm.module.weight.item() == pytest.approx(0.9)
+    every = EMA(lin, decay=0.5, warmup=False, update_every=2)
+    nn.init.zeros_(every.module.weight)
+    every.update(lin)
+    assert every.module.weight.item() == 0.0
+    every.update(lin)
+    assert every.module.weight.item() == pytest.approx(0.5)
+    with pytest.raises(ConfigError):
+        EMA(lin, decay=1.0)
+
+
+# ---------------------------------------------------------------- ESPnet micro run
+CONF = dict(
+    dit_conf=dict(dim=32, depth=2, heads=2, dim_head=16, text_dim=16, conv_layers=1, latent_dim=D, dropout=0.0),
+    cfm_conf=dict(audio_drop_prob=0.3, cond_drop_prob=0.2),
+    model_conf=dict(ema_decay=0.99),
+    token_type="char",
+    best_model_criterion=[["valid", "loss", "min"]],
+    keep_nbest_models=1,
+    num_att_plot=0,
+    optim="adamw",
+    optim_conf=dict(lr=1e-3),
+    batch_type="sorted",
+    batch_size=2,
+    ngpu=0,
+    num_workers=0,
+    seed=0,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import kaldiio
+
+    from espnet_plugin.bin.latent_tts_train import main
+
+    d = tmp_path_factory.mktemp("latent_tts")
+    rng = np.random.default_rng(0)
+    feats = {}
+    with kaldiio.WriteHelper(f"ark,scp:{d}/feats.ark,{d}/feats.scp") as w, open(d / "text", "w") as ft:
+        for i in range(6):
+            feats[f"u{i}"] = (rng.standard_normal((int(rng.integers(30, 60)), D)) * 2 + 1).astype(np.float32)
+            w[f"u{i}"] = feats[f"u{i}"]
+            ft.write(f"u{i} " + "".join(rng.choice(list("abcde "), 12)).strip() + "\n")
+    write_token_list(build_token_list(["abcde "]), d / "tokens.txt")
+    conf = dict(CONF, token_list=str(d / "tokens.txt"))
+    (d / "conf.yaml").write_text(yaml.safe_dump(conf))
+    data = []
+    for split in ("train", "valid"):
+        data += [f"--{split}_data_path_and_name_and_type", f"{d}/feats.scp,feats,kaldi_ark",
+                 f"--{split}_data_path_and_name_and_type", f"{d}/text,text,text"]
+    main(["--config", str(d / "conf.yaml"), "--collect_stats", "true", "--output_dir", str(d / "stats")] + data)
+    main(["--config", str(d / "conf.yaml"), "--output_dir", str(d / "exp"), "--max_epoch", "1",
+          "--normalize", "global_mvn", "--normalize_conf", f"stats_file={d}/stats/train/feats_stats.npz",
+          "--train_shape_file", f"{d}/stats/train/feats_shape",
+          "--valid_shape_file", f"{d}/stats/valid/feats_shape"] + data)
+    return d, feats
+
+
+def test_collect_stats_writes_feature_statistics(trained):
+    d, feats = trained
+    st = np.load(d / "stats" / "train" / "feats_stats.npz")
+    allf = np.concatenate(list(feats.values()))
+    assert int(st["count"]) == len(allf)
+    np.testing.assert_allclose(st["sum"], allf.sum(0), rtol=1e-4)
+    np.testing.assert_allclose(st["sum_square"], (allf.astype(np.float64) ** 2).sum(0), rtol=1e-4)
+    shapes = dict(line.split() for line in (d / "stats" / "train" / "feats_shape").read_text().splitlines())
+    assert shapes["u0"] == f"{len(feats['u0'])},{D}"
+
+
+def test_training_outputs_and_config_round_trip(trained):
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask
+
+    d, _ = trained
+    exp = d / "exp"
+    assert (exp / "1epoch.pth").is_file() and (exp / "valid.loss.best.pth").exists()
+    cfg = yaml.safe_load((exp / "config.yaml").read_text())
+    assert isinstance(cfg["token_list"], list) and cfg["dit_conf"]["latent_dim"] == D
+    state = torch.load(exp / "1epoch.pth", map_location="cpu")
+    assert any(k.startswith("ema.module.") for k in state) and "normalize.mean" in state
+    # EMA moved away from the live weights during training (3 updates at decay 0.99 with warm-up)
+    k = "cfm.transformer.input_proj.weight"
+    assert not torch.equal(state[k], state["ema.module.transformer.input_proj.weight"])
+    model, _ = LatentTTSTask.build_model_from_file(exp / "config.yaml", exp / "1epoch.pth")
+    for name, v in model.state_dict().items():
+        assert torch.equal(v, state[name]), name
+    model2, _ = LatentTTSTask.load_model(exp / "config.yaml", exp / "1epoch.pth")
+    assert model2.ema is not None and model2.inference_cfm() is model2.ema.module
+    # validation losses are seeded (comparable across epochs); the EMA moves only in training forwards
+    batch = dict(feats=torch.randn(2, 9, D), feats_lengths=torch.tensor([9, 6]),
+                 text=torch.tensor([[3, 4, 5], [4, 4, -1]]), text_lengths=torch.tensor([3, 2]))
+    n0 = int(model2.ema.num_updates)
+    with torch.no_grad():
+        l1, stats, w = model2(**batch)
+        l2, _, _ = model2(**batch)
+    assert torch.equal(l1, l2) and int(w) == 2 and set(stats) == {"loss", "span_frac"}
+    assert int(model2.ema.num_updates) == n0
+    model2.train()
+    model2(**batch)[0].backward()
+    assert int(model2.ema.num_updates) == n0 + 1
+    assert model2.ema.module.training is False
+    model2.eval()
+    # normaliser inverse undoes the normaliser
+    x = torch.randn(2, 5, D)
+    n = torch.tensor([5, 3])
+    back = model2.denormalize_feats(model2.normalize_feats(x, n), n)
+    assert torch.allclose(back[0], x[0], atol=1e-4) and torch.allclose(back[1, :3], x[1, :3], atol=1e-4)
+
+
+def test_ema_only_checkpoint(trained, tmp_path):
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask, ema_only_state_dict
+
+    d, _ = trained
+    state = torch.load(d / "exp" / "1epoch.pth", map_location="cpu")
+    small = ema_only_state_dict(state)
+    assert not any(k.startswith("ema.") for k in small)
+    torch.save(small, tmp_path / "ema.pth")
+    model, _ = LatentTTSTask.load_model(d / "exp" / "config.yaml", tmp_path / "ema.pth")
+    assert model.ema is None
+    assert torch.equal(model.cfm.transformer.proj_out.weight, state["ema.module.transformer.proj_out.weight"])
+
+
+def test_config_errors(trained, tmp_path):
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask
+
+    d, _ = trained
+    cfg = yaml.safe_load((d / "exp" / "config.yaml").read_text())
+    bad = dict(cfg, normalize_conf={"stats_file": str(tmp_path / "none.npz")})
+    with pytest.raises(ConfigError, match="collect_stats"):
+        LatentTTSTask.build_model(argparse.Namespace(**bad))
+    with pytest.raises(ConfigError, match="dit_conf"):
+        LatentTTSTask.build_model(argparse.Namespace(**dict(cfg, dit_conf={"nonsense": 1})))
+    with pytest.raises(ConfigError, match="text_num_embeds"):
+        LatentTTSTask.build_model(argparse.Namespace(**dict(cfg, dit_conf={"text_num_embeds": 3})))
+    torch.save({"foo": torch.zeros(1)}, tmp_path / "wrong.pth")
+    with pytest.raises(ConfigError, match="does not match"):
+        LatentTTSTask.load_model(d / "exp" / "config.yaml", tmp_path / "wrong.pth")
+
+
+def test_inference_writes_wavs_latents_and_follows_duration_rule(trained, tmp_path):
+    import kaldiio
+
+    from espnet_plugin.bin.latent_tts_inference import inference
+
+    d, _ = trained
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, (n, ptxt, ttxt) in enumerate([(16000, "abc de", "ab ab cd"), (12345, "ea", "abcde abcde")]):
+        sf.write(tmp_path / f"p{i}.wav", (0.1 * rng.standard_normal(n)).astype(np.float32), FS)
+        rows.append(f"g{i}\tp{i}.wav\t{ptxt}\t{ttxt}\n")  # relative to the list's directory
+    (tmp_path / "list.tsv").write_text("".join(rows))
+    kw = dict(vae=StubVAE(), nfe=4, batch_size=2, seed=0)
+    res = inference(tmp_path / "list.tsv", tmp_path / "out", d / "exp" / "config.yaml", d / "exp" / "1epoch.pth", **kw)
+    assert res["num_utts"] == 2 and res["rtf"] > 0
+    lat = dict(kaldiio.load_scp(str(tmp_path / "out" / "latents.scp")))
+    for i, (n, ptxt, ttxt) in enumerate([(16000, "abc de", "ab ab cd"), (12345, "ea", "abcde abcde")]):
+        ref = math.ceil(n / HOP)
+        gen = estimate_duration(ref, ptxt, ttxt) - ref
+        assert lat[f"g{i}"].shape == (gen, D)
+        wav, fs = sf.read(tmp_path / "out" / "wav" / f"g{i}.wav")
+        assert fs == FS and len(wav) == gen * HOP
+    assert (tmp_path / "out" / "durations").read_text().split("\n")[0] == f"g0 40 {estimate_duration(40, 'abc de', 'ab ab cd') - 40}"
+    # seeded: same outputs again, batch size 1 gives the same latents
+    inference(tmp_path / "list.tsv", tmp_path / "out2", d / "exp" / "config.yaml", d / "exp" / "1epoch.pth",
+              **dict(kw, batch_size=1))
+    lat2 = dict(kaldiio.load_scp(str(tmp_path / "out2" / "latents.scp")))
+    for k in lat:
+        np.testing.assert_allclose(lat[k], lat2[k], atol=1e-4)
+    (tmp_path / "bad.tsv").write_text("x\tmissing.wav\tab\tcd\n")
+    with pytest.raises(DataError):
+        inference(tmp_path / "bad.tsv", tmp_path / "out3", d / "exp" / "config.yaml", d / "exp" / "1epoch.pth", **kw)
