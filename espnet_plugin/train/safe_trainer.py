@@ -10,9 +10,12 @@ the reporter; each epoch reseeds with ``seed + epoch``, so a resumed run replays
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
@@ -46,19 +49,47 @@ def atomic_torch_save() -> Iterator[None]:
             torch.save = orig
 
 
+def check_ranks_in_sync(model: torch.nn.Module, output_dir, distributed: bool) -> None:
+    """After DDP training, verify every rank holds the same weights (cheap fingerprint all-gather).
+
+    Writes ``<output_dir>/ddp_sync.json`` on rank 0 (per-rank fingerprints) and raises if they differ.
+    """
+    if not distributed or not torch.distributed.is_initialized():
+        return
+    params = [p.detach() for p in model.parameters()]
+    # one float64 sum per tensor: equal weights give bit-identical fingerprints
+    fp = torch.stack([p.double().sum() for p in params] + [p.double().abs().sum() for p in params])
+    gathered = [torch.empty_like(fp) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(gathered, fp)
+    in_sync = all(torch.equal(gathered[0], g) for g in gathered[1:])
+    if torch.distributed.get_rank() == 0:
+        out = Path(output_dir) / "ddp_sync.json"
+        out.write_text(json.dumps({"in_sync": in_sync, "world_size": len(gathered),
+                                   "fingerprints": [float(g.sum()) for g in gathered]}))
+    if not in_sync:
+        raise RuntimeError("DDP ranks ended with different weights")
+    logging.info(f"DDP: the {len(gathered)} ranks hold identical weights")
+
+
+def _run(parent, cls, kwargs):
+    with atomic_torch_save():
+        result = super(parent, cls).run(**kwargs)
+    model = kwargs["model"]
+    check_ranks_in_sync(model, kwargs["trainer_options"].output_dir, kwargs["distributed_option"].distributed)
+    return result
+
+
 class SafeTrainer(Trainer):
-    """ESPnet's ``Trainer`` with atomic checkpoint writes."""
+    """ESPnet's ``Trainer`` with atomic checkpoint writes and a DDP in-sync check at the end."""
 
     @classmethod
-    def run(cls, *args, **kwargs):
-        with atomic_torch_save():
-            return super().run(*args, **kwargs)
+    def run(cls, **kwargs):
+        return _run(SafeTrainer, cls, kwargs)
 
 
 class SafeGANTrainer(GANTrainer):
-    """ESPnet's ``GANTrainer`` with atomic checkpoint writes."""
+    """ESPnet's ``GANTrainer`` with atomic checkpoint writes and a DDP in-sync check at the end."""
 
     @classmethod
-    def run(cls, *args, **kwargs):
-        with atomic_torch_save():
-            return super().run(*args, **kwargs)
+    def run(cls, **kwargs):
+        return _run(SafeGANTrainer, cls, kwargs)

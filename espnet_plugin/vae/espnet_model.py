@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
+from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
 from espnet_plugin.vae.generator import SpeechVAE
 from espnet_plugin.vae.losses import (
@@ -80,6 +81,11 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         self.max_nonfinite_streak = max_nonfinite_streak
         self._gen_steps = 0
 
+    @property
+    def codec(self) -> "ESPnetSpeechVAEModel":
+        """ESPnet's GANTrainer clears ``model.codec._cache`` when it skips a discriminator step."""
+        return self
+
     # ------------------------------------------------------------------ teacher
     @property
     def teacher(self) -> Optional[nn.Module]:
@@ -118,18 +124,31 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             return self._forward_generator(audio, audio_lengths, teacher_feats)
         return self._forward_discriminator(audio, audio_lengths)
 
-    def _reconstruct(self, audio: torch.Tensor, audio_lengths: Optional[torch.Tensor]):
-        reuse = self.cache_generator_outputs and self._cache is not None
-        if reuse:
-            out = self._cache
-        else:
+    def _use_cache(self) -> bool:
+        """Reuse the generator output of the discriminator turn in the generator turn.
+
+        Not under DDP: its forward broadcasts buffers in place (STFT windows, ...) between the two
+        turns, which invalidates the cached graph; there the discriminator turn runs the generator
+        without a graph and the generator turn recomputes it.
+        """
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        return self.training and self.cache_generator_outputs and not distributed
+
+    def _reconstruct(self, audio: torch.Tensor, audio_lengths: Optional[torch.Tensor], need_grad: bool = True):
+        if self._cache is not None and self._use_cache():
+            out, self._cache = self._cache, None
+            return out
+        if need_grad or self._use_cache():
             out = self.generator(audio.unsqueeze(1), audio_lengths)
-        return out, reuse
+        else:
+            with torch.no_grad():
+                out = self.generator(audio.unsqueeze(1), audio_lengths)
+        if self._use_cache():
+            self._cache = out
+        return out
 
     def _forward_generator(self, audio, audio_lengths, teacher_feats) -> Dict[str, Any]:
-        (wav_hat, z, mask, kl, _), reuse = self._reconstruct(audio, audio_lengths)
-        if self.training and self.cache_generator_outputs and not reuse:
-            self._cache = (wav_hat, z, mask, kl, {})
+        wav_hat, z, mask, kl, _ = self._reconstruct(audio, audio_lengths)
         wav = audio.unsqueeze(1)
 
         stft = self.stft_loss(wav_hat, wav)
@@ -166,14 +185,10 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             self._track_nonfinite(loss)
         stats["generator_loss"] = loss.detach()
         stats["nonfinite_steps"] = self.nonfinite_steps.detach().float()
-        if reuse or not self.training:
-            self._cache = None
-        return {"loss": loss, "stats": stats, "weight": self._weight(audio), "optim_idx": 0}
+        return self._gatherable(loss, stats, audio, optim_idx=0)
 
     def _forward_discriminator(self, audio, audio_lengths) -> Dict[str, Any]:
-        (wav_hat, z, mask, kl, _), reuse = self._reconstruct(audio, audio_lengths)
-        if self.training and self.cache_generator_outputs and not reuse:
-            self._cache = (wav_hat, z, mask, kl, {})
+        wav_hat = self._reconstruct(audio, audio_lengths, need_grad=False)[0]
         wav = audio.unsqueeze(1)
         p_hat = self.discriminator(wav_hat.detach())
         p = self.discriminator(wav)
@@ -184,9 +199,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             "real_loss": real_loss.detach(),
             "fake_loss": fake_loss.detach(),
         }
-        if reuse or not self.training:
-            self._cache = None
-        return {"loss": loss, "stats": stats, "weight": self._weight(audio), "optim_idx": 1}
+        return self._gatherable(loss, stats, audio, optim_idx=1)
 
     def _track_nonfinite(self, loss: torch.Tensor) -> None:
         bad = (~torch.isfinite(loss.detach())).long()
@@ -201,8 +214,10 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             )
 
     @staticmethod
-    def _weight(audio: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(audio.size(0), dtype=torch.long, device=audio.device)
+    def _gatherable(loss, stats, audio: torch.Tensor, optim_idx: int) -> Dict[str, Any]:
+        """ESPnet's contract: 1-dim loss/stats/weight so (Distributed)DataParallel can gather them."""
+        loss, stats, weight = force_gatherable((loss, stats, audio.size(0)), loss.device)
+        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": optim_idx}
 
     def collect_feats(self, audio: torch.Tensor, audio_lengths: Optional[torch.Tensor] = None, **kwargs) -> Dict[str, torch.Tensor]:
         """For ESPnet's collect-stats stage (shape files); no normalisation statistics are needed."""
