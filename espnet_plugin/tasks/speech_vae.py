@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
@@ -28,59 +27,21 @@ import torch
 import yaml
 
 from espnet2.tasks.abs_task import AbsTask, optim_classes
-from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import int_or_none, str2bool
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.train.safe_trainer import SafeGANTrainer
-from espnet_plugin.vae.bottleneck import DeterministicBottleneck, GaussianBottleneck
-from espnet_plugin.vae.decoders import BigVGANDecoder, VocosDecoder
-from espnet_plugin.vae.discriminators import MPDCQTDiscriminator, MPDMRDDiscriminator
-from espnet_plugin.vae.encoder import DACEncoder, MelEncoder
+from espnet_plugin.vae.choices import (
+    bottleneck_choices,
+    build_generator,
+    decoder_choices,
+    discriminator_choices,
+    encoder_choices,
+)
 from espnet_plugin.vae.espnet_model import ESPnetSpeechVAEModel
 from espnet_plugin.vae.generator import SpeechVAE
 from espnet_plugin.vae.preprocess import SpeechVAEPreprocessor
-
-
-def _with_entry_points(group: str, builtin: Dict[str, type]) -> Dict[str, type]:
-    """Built-in classes plus those third parties register under entry-point ``group``."""
-    classes = dict(builtin)
-    try:
-        eps = entry_points(group=group)
-    except TypeError:  # pragma: no cover - old importlib.metadata
-        eps = entry_points().get(group, [])
-    for ep in eps:
-        name = ep.name.lower()
-        if name in classes:
-            logging.warning(f"entry point {ep.value} for '{name}' in {group} ignored: name is built in")
-            continue
-        classes[name] = ep.load()
-    return classes
-
-
-encoder_choices = ClassChoices(
-    "encoder", classes=_with_entry_points("espnet_plugin.encoders", dict(dac=DACEncoder, mel=MelEncoder)), default="dac"
-)
-bottleneck_choices = ClassChoices(
-    "bottleneck",
-    classes=_with_entry_points(
-        "espnet_plugin.bottlenecks", dict(gaussian=GaussianBottleneck, deterministic=DeterministicBottleneck)
-    ),
-    default="gaussian",
-)
-decoder_choices = ClassChoices(
-    "decoder",
-    classes=_with_entry_points("espnet_plugin.decoders", dict(bigvgan=BigVGANDecoder, vocos=VocosDecoder)),
-    default="bigvgan",
-)
-discriminator_choices = ClassChoices(
-    "discriminator",
-    classes=_with_entry_points(
-        "espnet_plugin.discriminators", dict(mpd_cqt=MPDCQTDiscriminator, mpd_mrd=MPDMRDDiscriminator)
-    ),
-    default="mpd_cqt",
-)
 
 
 def find_teacher_cache(args: argparse.Namespace) -> Optional[Path]:
@@ -149,21 +110,7 @@ class SpeechVAETask(AbsTask):
     @classmethod
     def build_generator(cls, args: argparse.Namespace) -> SpeechVAE:
         """Encoder + bottleneck + decoder from ``args`` (also used to load a trained model)."""
-        enc_cls = encoder_choices.get_class(args.encoder)
-        bn_cls = bottleneck_choices.get_class(args.bottleneck)
-        enc_conf = dict(args.encoder_conf or {})
-        latent_dim = args.latent_dim
-        if enc_cls is MelEncoder:
-            if bn_cls is not DeterministicBottleneck:
-                raise ConfigError("encoder 'mel' is a fixed frontend: use bottleneck 'deterministic' (no KL)")
-            encoder = enc_cls(**enc_conf)
-            latent_dim = encoder.out_channels
-        else:
-            enc_conf.setdefault("out_channels", bn_cls.in_channels(latent_dim))
-            encoder = enc_cls(**enc_conf)
-        bottleneck = bn_cls(latent_dim=latent_dim, **(args.bottleneck_conf or {}))
-        decoder = decoder_choices.get_class(args.decoder)(latent_dim=latent_dim, **(args.decoder_conf or {}))
-        return SpeechVAE(encoder, bottleneck, decoder, fs=args.fs, latent_dim=latent_dim)
+        return build_generator(args)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechVAEModel:

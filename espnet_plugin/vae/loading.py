@@ -55,14 +55,14 @@ def load_svae(config_path: PathLike, model_path: Optional[PathLike] = None, devi
     Returns a :class:`SpeechVAE` with ``encode(wav (B,N)) -> (z (B,T,D), lengths)``,
     ``decode(z (B,T,D)) -> (B, T*hop)``, ``fs``, ``hop_length``, ``latent_dim``.
     """
-    from espnet_plugin.tasks.speech_vae import SpeechVAETask
+    from espnet_plugin.vae.choices import build_generator
 
     config_path = Path(config_path)
     if not config_path.is_file():
         raise ConfigError(f"VAE config not found: {config_path}")
     with open(config_path, encoding="utf-8") as f:
         args = argparse.Namespace(**yaml.safe_load(f))
-    gen = SpeechVAETask.build_generator(args)
+    gen = build_generator(args)
     if model_path is None:
         model_path = resolve_model_file(config_path.parent)
     verify_checksum(model_path)

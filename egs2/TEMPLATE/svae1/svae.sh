@@ -54,6 +54,8 @@ metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
 tts_config=conf/tts/train_f5_small.yaml   # Config of the latent TTS.
 tts_args=""             # Extra arguments for TTS training.
 tts_inference_args=""   # Extra arguments for TTS inference (e.g. "--nfe 16 --cfg_strength 2").
+tts_max_pairs=0         # Zero-shot test pairs to synthesise (0 = every test utterance).
+tts_asr_judge=pocketsphinx  # ASR judge of the generated speech (pocketsphinx, whisper_large_v3).
 
 # ASR / speaker-id probing (stages 17-21)
 probe_config=conf/probe/train_probe_superb.yaml   # Config of the ASR probe (SUPERB downstream).
@@ -67,6 +69,9 @@ nbpe=100                # BPE vocabulary size when token_type=bpe.
 
 # Summary (stage 22) and demo (stage 23)
 summary_dir=""          # Default: ${expdir}/summary
+summary_baseline_recon=mel_vocoder  # Row serving as the reconstruction baseline (Mel + vocoder).
+summary_baseline_und=fbank          # Row serving as the understanding baseline (Fbank probe).
+summary_baseline_gen=mel_vocoder    # Row serving as the generation baseline (Mel + F5-TTS).
 demo_port=7860          # Port of the Gradio demo (binds 127.0.0.1).
 
 # [Task dependent] Set the datadir name created by local/data.sh
@@ -398,10 +403,10 @@ for _f in "${_template_dir}"/stages/*.sh; do
     [ -f "${_f}" ] && . "${_f}"
 done
 
+if declare -F run_probe_baselines >/dev/null; then run_probe_baselines; fi   # Fbank / teacher probes (17-21)
 for c in "${configs[@]}"; do
     run_config "${c}"
 done
-if declare -F run_probe_baselines >/dev/null; then run_probe_baselines; fi   # Fbank / teacher probes (17-21)
 if declare -F run_summary_stage >/dev/null; then run_summary_stage; fi       # stage 22
 if declare -F run_demo_stage >/dev/null; then run_demo_stage; fi             # stage 23
 

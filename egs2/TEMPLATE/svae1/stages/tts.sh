@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Stages 12-16 of svae.sh: an F5-TTS-style flow-matching TTS trained on the frozen VAE's latents
+# (for the mel_vocoder config: on log-mel frames, i.e. the Mel+F5-TTS baseline), zero-shot on the
+# unseen test speakers, decoded by the VAE's own decoder. Sourced by svae.sh; uses its variables.
+#   12: token list (characters; sentencepiece BPE with --token_type bpe)
+#   13: collect stats of the latents (ESPnet collect-stats -> feats_stats.npz for global_mvn)
+#   14: train the latent TTS (ESPnet trainer, EMA weights)
+#   15: synthesise the test set zero-shot (prompt = another utterance of the same test speaker)
+#   16: score generation: WER/CER (ASR judge), speaker similarity prompt vs output, MOS estimate
+
+
+# 12 runs once for all configs (the token list depends on the text only)
+tts_token_list() {
+    local tokdir=${expdir}/tts_tokens/${token_type}
+    local key; key=$(hash_of ${dumpdir}/raw/${train_set}/text "${token_type}" "${nbpe}")
+    if is_done ${tokdir}/.done "${key}"; then echo "${tokdir}"; return; fi
+    mkdir -p ${tokdir}
+    if [ "${token_type}" = bpe ]; then
+        cut -f 2- -d " " ${dumpdir}/raw/${train_set}/text > ${tokdir}/train.txt
+        ${python} -m espnet2.bin.spm_train --input=${tokdir}/train.txt --vocab_size=${nbpe} \
+            --model_type=unigram --model_prefix=${tokdir}/bpe --character_coverage=1.0 \
+            --input_sentence_size=100000000 >&2
+        ${python} -m espnet2.bin.tokenize_text --token_type bpe --bpemodel ${tokdir}/bpe.model \
+            --input ${dumpdir}/raw/${train_set}/text --output ${tokdir}/tokens.txt.tmp -f 2- \
+            --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1" >&2
+    else
+        ${python} -m espnet2.bin.tokenize_text --token_type char \
+            --input ${dumpdir}/raw/${train_set}/text --output ${tokdir}/tokens.txt.tmp -f 2- \
+            --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1" >&2
+    fi
+    mv ${tokdir}/tokens.txt.tmp ${tokdir}/tokens.txt
+    mark_done ${tokdir}/.done "${key}"
+    echo "${tokdir}"
+}
+
+run_tts_stages() {
+    local tts_exp=${expdir}/tts_${svae_tag}
+    local lat=${svae_exp}/latents
+    local tokdir=${expdir}/tts_tokens/${token_type}
+    local bpe_args=""
+    [ "${token_type}" = bpe ] && bpe_args="--bpemodel ${tokdir}/bpe.model"
+
+    if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then
+        stage_msg 12 "TTS token list (${token_type}) -> ${tokdir}"
+        tts_token_list > /dev/null
+        log "  $(wc -l < ${tokdir}/tokens.txt) tokens"
+    fi
+
+    local data_args="--train_data_path_and_name_and_type ${lat}/${train_set}/latents.scp,feats,kaldi_ark \
+        --train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/text,text,text \
+        --valid_data_path_and_name_and_type ${lat}/${valid_set}/latents.scp,feats,kaldi_ark \
+        --valid_data_path_and_name_and_type ${dumpdir}/raw/${valid_set}/text,text,text"
+
+    if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && ! "${skip_train}"; then
+        stage_msg 13 "TTS collect stats of the ${svae_tag} latents -> ${tts_exp}/stats"
+        local key; key=$(hash_of ${lat}/${train_set}/latents.scp ${lat}/${valid_set}/latents.scp ${tokdir}/tokens.txt ${tts_config})
+        if is_done ${tts_exp}/stats/.done "${key}"; then log "  up to date"; else
+            local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
+            # shellcheck disable=SC2086
+            ${train_cmd} ${tts_exp}/stats/collect_stats.log ${python} -m espnet_plugin.bin.latent_tts_train \
+                --collect_stats true --ngpu 0 --num_workers 0 --config ${tts_config} \
+                --token_type ${token_type} --token_list ${tokdir}/tokens.txt ${bpe_args} \
+                --dit_conf latent_dim=${dim} ${data_args} \
+                --train_shape_file ${lat}/${train_set}/latents.scp --valid_shape_file ${lat}/${valid_set}/latents.scp \
+                --batch_type unsorted --batch_size 16 --output_dir ${tts_exp}/stats
+            mark_done ${tts_exp}/stats/.done "${key}"
+        fi
+    fi
+
+    if [ ${stage} -le 14 ] && [ ${stop_stage} -ge 14 ] && ! "${skip_train}"; then
+        stage_msg 14 "Train the latent TTS on ${svae_tag} (log: ${tts_exp}/train.log)"
+        local key; key=$(hash_of ${tts_exp}/stats/.done ${tts_config} "${tts_args}")
+        if is_done ${tts_exp}/.done_train "${key}"; then log "  already trained: ${tts_exp}"; else
+            if [ -f ${tts_exp}/.key_train ] && [ "$(cat ${tts_exp}/.key_train)" != "${key}" ]; then
+                log "Error: ${tts_exp} holds a TTS trained from other inputs; remove it or use another --tag."; exit 1
+            fi
+            mkdir -p ${tts_exp}; echo "${key}" > ${tts_exp}/.key_train
+            local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
+            # shellcheck disable=SC2086
+            ${cuda_cmd} --gpu ${ngpu} ${tts_exp}/train.log ${python} -m espnet2.bin.launch \
+                --cmd "${cuda_cmd} --name ${tts_exp}/train.log" --log ${tts_exp}/train.log \
+                --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${tts_exp}/.dist_init_ \
+                --multiprocessing_distributed true -- \
+                ${python} -m espnet_plugin.bin.latent_tts_train --config ${tts_config} --resume true \
+                --token_type ${token_type} --token_list ${tokdir}/tokens.txt ${bpe_args} \
+                --dit_conf latent_dim=${dim} --normalize global_mvn \
+                --normalize_conf stats_file=${tts_exp}/stats/train/feats_stats.npz ${data_args} \
+                --train_shape_file ${tts_exp}/stats/train/feats_shape --valid_shape_file ${tts_exp}/stats/valid/feats_shape \
+                --output_dir ${tts_exp} ${tts_args}
+            mark_done ${tts_exp}/.done_train "${key}"
+        fi
+    fi
+
+    local gen=${tts_exp}/gen_${test_set}
+    if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ] && ! "${skip_eval}"; then
+        stage_msg 15 "Zero-shot synthesis of ${test_set} (unseen speakers) with ${svae_tag} -> ${gen}"
+        local tts_model; tts_model=$(ls ${tts_exp}/valid.loss.best.pth ${tts_exp}/valid.loss.ave.pth 2>/dev/null | head -1)
+        local key; key=$(hash_of ${tts_model} ${model_file} ${dumpdir}/raw/${test_set}/wav.scp "${tts_inference_args}" "${tts_max_pairs}")
+        if is_done ${gen}/.done "${key}"; then log "  up to date"; else
+            ${python} -m espnet_plugin.bin.make_tts_pairs --data_dir ${dumpdir}/raw/${test_set} \
+                --output ${gen}/pairs.tsv --max_pairs ${tts_max_pairs}
+            # shellcheck disable=SC2086
+            ${_icmd} --gpu ${_ngpu_inf} ${gen}/inference.log ${python} -m espnet_plugin.bin.latent_tts_inference \
+                --train_config ${tts_exp}/config.yaml --model_file ${tts_model} \
+                --vae_config ${svae_exp}/config.yaml --vae_model_file ${model_file} \
+                --list ${gen}/pairs.tsv --output_dir ${gen} --device ${_device} ${tts_inference_args}
+            mark_done ${gen}/.done "${key}"
+            log "  $(ls ${gen}/wav | wc -l) utterances, RTF $(cat ${gen}/rtf.txt 2>/dev/null | tr -d '\n')"
+        fi
+    fi
+
+    if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}"; then
+        stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
+        local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}")
+        if is_done ${gen}/scores/.done "${key}"; then log "  up to date: ${gen}/scores/metrics.json"; else
+            ${decode_cmd} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
+                --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
+                --asr_judge ${tts_asr_judge} --tag ${svae_tag}
+            mark_done ${gen}/scores/.done "${key}"
+        fi
+        log "  $(tr -d '\n' < ${gen}/scores/metrics.json | cut -c1-300)"
+    fi
+}
