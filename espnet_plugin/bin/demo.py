@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from typing import Optional, Sequence
 
 
@@ -35,10 +36,26 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", type=str2bool, default=False, help="create a public gradio.live link")
     p.add_argument("--max_seconds", type=float, default=30.0)
     p.add_argument("--max_upload_mb", type=float, default=20.0)
-    p.add_argument("--metrics", default="pesq,stoi,spk_sim,mos", help="comma list of reconstruction metrics ('' = none)")
+    p.add_argument("--metrics", default="pesq,stoi,spk_sim,mos",
+                   help="comma list of reconstruction metrics ('' = none)")
     p.add_argument("--concurrency", type=int, default=2, help="requests processed at once")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--warmup", type=str2bool, default=True,
+                   help="load the metric judges in the background at start (the first request is then not slow)")
     return p
+
+
+def warm_up_judges(metrics: Sequence[str]) -> threading.Thread:
+    """Run every metric once on 2 s of synthetic audio in a daemon thread (JIT, weights)."""
+    import numpy as np
+
+    from espnet_plugin.demo.inference import FS, clip_metrics
+
+    t = np.arange(2 * FS) / FS
+    x = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    th = threading.Thread(target=clip_metrics, args=(x, 0.9 * x, tuple(metrics)), name="judge-warmup", daemon=True)
+    th.start()
+    return th
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
@@ -46,15 +63,15 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from espnet_plugin.demo.app import build_demo, launch
-    from espnet_plugin.demo.inference import ModelBank, TTSDemo, read_examples
+    from espnet_plugin.demo.app import build_demo, launch, read_examples
+    from espnet_plugin.demo.inference import ModelBank, TTSDemo
     from espnet_plugin.errors import EspnetPluginError
     from espnet_plugin.metrics.registry import get_metric
 
     try:
-        metrics = [m for m in args.metrics.split(",") if m.strip()]
+        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
         for m in metrics:
-            get_metric(m.strip(), axis="reconstruction")
+            get_metric(m, axis="reconstruction")
         if args.max_seconds <= 0 or args.max_upload_mb <= 0 or args.concurrency < 1:
             raise ValueError("--max_seconds, --max_upload_mb and --concurrency must be positive")
         bank = ModelBank(args.exp, device=args.device)
@@ -67,11 +84,13 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         logging.warning(f"binding {args.host}: the demo is reachable from other machines")
     if args.share:
         logging.warning("--share true: a PUBLIC gradio.live link is created; anyone with it can use the demo")
-    logging.info(f"models: {', '.join(bank.names)}" + (f"; TTS on {tts.vae_name}" if tts else "; no TTS tab"))
+    logging.info(f"models: {', '.join(bank.names)}; {len(examples)} example clips"
+                 + (f"; TTS on {tts.vae_name}" if tts else "; no TTS tab (no --tts_exp)"))
     logging.info(f"demo URL: http://{args.host}:{args.port}")
     demo = build_demo(bank, tts, args.examples, args.max_seconds, metrics, args.num_examples)
-    launch(demo, args.host, args.port, args.share, args.max_upload_mb, args.concurrency,
-           allowed_paths=sorted({str(p.parent.resolve()) for _, p in examples}))
+    if args.warmup and metrics:
+        warm_up_judges(metrics)
+    launch(demo, args.host, args.port, args.share, args.max_upload_mb, args.concurrency)
 
 
 if __name__ == "__main__":

@@ -5,32 +5,63 @@ here its ``DataError``/``ConfigError`` become ``gr.Error`` pop-ups. One output c
 model given on the command line; the columns of unselected models are hidden.
 
 API (``gradio_client``): ``/resynthesize(audio, models, compute_metrics)`` returns the input
-mel picture, then per model (in command-line order) its audio, mel and latent pictures, then
-the metrics table.
+mel picture (png path), then per model in command-line order its audio (wav path), mel and
+latent pictures (None for unselected models), then the metrics table (``{"headers", "data"}``).
+``/tts(prompt, prompt_text, target_text, nfe, cfg_strength, seed)`` returns (wav, mel picture).
 """
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from espnet_plugin.demo.inference import (
-    DEMO_METRICS, FS, ModelBank, TTSDemo, read_examples, run_resynthesis,
-)
-from espnet_plugin.errors import EspnetPluginError
+from espnet_plugin.demo.inference import DEMO_METRICS, FS, ModelBank, TTSDemo, run_resynthesis
+from espnet_plugin.errors import ConfigError, EspnetPluginError
 from espnet_plugin.io.audio import encode_wav
 
 logger = logging.getLogger(__name__)
 
 METRIC_LABELS = {"pesq": "PESQ ↑", "stoi": "STOI ↑", "spk_sim": "speaker sim. ↑", "mos": "MOS est. ↑",
                  "mel_distance": "mel dist. ↓"}
+AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au", ".caf")
 CSS = """
 .model-col {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px;}
-.model-col h3 {margin: 0 0 4px 0;}
-footer {display: none !important;}
+.model-col h3 {margin: 0 0 2px 0;}
+.model-col p {margin: 0 0 6px 0; color: var(--body-text-color-subdued); font-size: 0.9em;}
 """
+
+
+# ---------------------------------------------------------------- examples
+def read_examples(source: Optional[Union[str, Path]], n: int = 4) -> list[tuple[str, Path]]:
+    """First ``n`` (utterance id, file) pairs of a ``wav.scp`` or an audio dir (sorted).
+
+    ``wav.scp`` lines that are commands (``... |``) or point at missing files are skipped.
+    """
+    if not source:
+        return []
+    p = Path(source)
+    out: list[tuple[str, Path]] = []
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_EXTS and f.is_file())
+        return [(f.stem, f) for f in files[:n]]
+    if not p.is_file():
+        raise ConfigError(f"--examples {source}: neither a wav.scp nor a directory")
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) != 2 or parts[1].endswith("|"):
+                continue
+            wav = Path(parts[1])
+            if not wav.is_absolute() and not wav.is_file():
+                wav = p.parent / wav
+            if wav.is_file():
+                out.append((parts[0], wav))
+            if len(out) >= n:
+                break
+    return out
 
 
 # ---------------------------------------------------------------- pictures
@@ -81,7 +112,9 @@ def latent_picture(z: np.ndarray, title: str, frame_rate: float = 40.0) -> np.nd
     return _render(draw)
 
 
-def metrics_table(results: Sequence[Any], audio_seconds: float, names: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+def metrics_table(
+    results: Sequence[Any], audio_seconds: float, names: Sequence[str]
+) -> tuple[list[str], list[list[str]]]:
     """Headers and rows (model, time, real-time factor, metrics) for the table."""
     headers = ["model", "time (s)", "RTF"] + [METRIC_LABELS.get(n, n) for n in names]
     rows = []
@@ -113,13 +146,16 @@ def build_demo(
 ):
     """Build the ``gr.Blocks`` app (not launched). See the module docstring for the API."""
     import gradio as gr
+    import pandas as pd
 
     names = bank.names
     ex = read_examples(examples, num_examples)
+    rates = sorted({float(bank.get(n).fs) / bank.get(n).hop_length for n in names})
     with gr.Blocks(title="Speech VAE demo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# Speech VAE: hear what each loss does\n"
-            f"Speech is encoded to **40 Hz latents** and decoded back by every selected model. "
+            f"Speech is encoded to **{' / '.join(f'{r:g}' for r in rates)} Hz latents** and decoded back by "
+            "every selected model. "
             f"Upload or record up to **{max_seconds:g} s** (any common format, sample rate and "
             "channel count; converted to 16 kHz mono)."
         )
@@ -129,11 +165,12 @@ def build_demo(
                     audio_in = gr.Audio(sources=["upload", "microphone"], type="filepath", format=None,
                                         label="Input speech", elem_id="input_audio")
                     models = gr.CheckboxGroup(names, value=names, label="Models", elem_id="models")
+                    shown = ", ".join(METRIC_LABELS.get(m, m).rstrip(" ↑↓") for m in metrics) or "none configured"
                     with_metrics = gr.Checkbox(value=bool(metrics), interactive=bool(metrics),
-                                               label="Compute metrics (PESQ, STOI, speaker similarity, MOS)")
+                                               label=f"Compute metrics ({shown})")
                     run = gr.Button("Resynthesise", variant="primary", elem_id="run")
                 with gr.Column(scale=3, min_width=320):
-                    mel_in = gr.Image(label="Input: mel spectrogram", type="numpy", format="png",
+                    mel_in = gr.Image(label="Input: mel spectrogram", type="numpy", format="png", show_label=False,
                                       interactive=False, elem_id="input_mel", buttons=["download"])
             if ex:
                 gr.Examples([[str(p)] for _, p in ex], inputs=[audio_in], example_labels=[u for u, _ in ex],
@@ -142,21 +179,22 @@ def build_demo(
             with gr.Row(equal_height=False):
                 for k, n in enumerate(names):
                     with gr.Column(min_width=300, elem_classes=["model-col"], elem_id=f"col_{k}") as col:
-                        gr.Markdown(f"### {n}")
+                        gr.Markdown(f"### {n}\n{bank.describe(n)}")
                         a = gr.Audio(label=f"{n}: resynthesis", type="filepath", interactive=False,
                                      elem_id=f"out_audio_{k}", buttons=["download"])
                         m = gr.Image(label=f"{n}: mel", format="png", interactive=False, elem_id=f"out_mel_{k}",
-                                     buttons=["download"])
+                                     buttons=["download"], show_label=False)
                         z = gr.Image(label=f"{n}: latent (D x T)", format="png", interactive=False,
-                                     elem_id=f"out_latent_{k}", buttons=["download"])
+                                     elem_id=f"out_latent_{k}", buttons=["download"], show_label=False)
                     slots.append((col, a, m, z))
-            table = gr.Dataframe(label="Per-clip metrics and speed", interactive=False, elem_id="metrics",
-                                 wrap=True)
+            table = gr.Dataframe(value=[["", "", ""] + [""] * len(metrics)],
+                                 headers=metrics_table([], 1.0, metrics)[0], label="Per-clip metrics and speed",
+                                 interactive=False, elem_id="metrics", wrap=True)
 
-        def resynth(audio, selected, want_metrics):
+        def resynth(audio, models, compute_metrics):
             try:
-                wav, results = run_resynthesis(bank, audio, selected, max_seconds,
-                                               metrics if want_metrics else ())
+                wav, results = run_resynthesis(bank, audio, models, max_seconds,
+                                               metrics if compute_metrics else ())
             except Exception as exc:  # noqa: BLE001
                 raise _user_error(exc) from exc
             lm = _log_mel_range(wav)
@@ -169,8 +207,8 @@ def build_demo(
                     continue
                 out += [gr.Column(visible=True), encode_wav(r.wav, FS), mel_picture(r.wav, n, lm),
                         latent_picture(r.latent, f"{n}: latent", FS / bank.get(n).hop_length)]
-            headers, rows = metrics_table(results, len(wav) / FS, metrics if want_metrics else ())
-            out.append(gr.Dataframe(value=rows, headers=headers))
+            headers, rows = metrics_table(results, len(wav) / FS, metrics if compute_metrics else ())
+            out.append(pd.DataFrame(rows, columns=headers))
             return out
 
         outputs = [mel_in] + [c for s in slots for c in s] + [table]
@@ -206,11 +244,13 @@ def _tts_tab(tts: TTSDemo, max_seconds: float) -> None:
                 go = gr.Button("Synthesise", variant="primary", elem_id="tts_run")
             with gr.Column():
                 out = gr.Audio(label="Generated speech", type="filepath", interactive=False, elem_id="tts_out")
-                mel = gr.Image(label="Generated: mel spectrogram", format="png", interactive=False)
+                mel = gr.Image(label="Generated: mel spectrogram", format="png", interactive=False,
+                               show_label=False, elem_id="tts_mel")
 
-        def synth(p, pt, tt, n, c, s):
+        def synth(prompt, prompt_text, target_text, nfe, cfg_strength, seed):
             try:
-                wav = tts.synthesize(p, pt, tt, int(n), float(c), int(s or 0), max_seconds)
+                wav = tts.synthesize(prompt, prompt_text, target_text, int(nfe), float(cfg_strength),
+                                     int(seed or 0), max_seconds)
             except Exception as exc:  # noqa: BLE001
                 raise _user_error(exc) from exc
             return encode_wav(wav, tts.fs), mel_picture(wav, "generated")
@@ -230,5 +270,5 @@ def launch(demo, host: str = "127.0.0.1", port: Optional[int] = 7860, share: boo
     return demo.launch(
         server_name=host, server_port=port, share=share, max_file_size=int(max_upload_mb * 1024 * 1024),
         allowed_paths=list(allowed_paths), show_error=False, prevent_thread_lock=not block,
-        theme=theme, css=CSS, footer_links=[], quiet=False,
+        theme=theme, css=CSS, footer_links=["api", "settings"], quiet=False,
     )

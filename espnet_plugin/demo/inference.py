@@ -33,7 +33,6 @@ SILENCE_PEAK = 1e-4  # max |x| below this (-80 dBFS) counts as a silent upload
 MIN_SECONDS = 0.1
 MAX_TEXT_CHARS = 400
 DEMO_METRICS = ("pesq", "stoi", "spk_sim", "mos")
-AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au", ".caf")
 
 
 # ---------------------------------------------------------------- experiments and models
@@ -116,6 +115,21 @@ class ModelBank:
             for n in self.specs:
                 self.get(n)
 
+    def describe(self, name: str) -> str:
+        """One line about a model: its networks and alignment (distillation) terms."""
+        try:
+            with open(self.specs[name].config, encoding="utf-8") as f:
+                cfg = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError):
+            return ""
+        terms = (cfg.get("distill_conf") or {}).get("terms") or []
+        terms = [t.get("name", "?") for t in terms if isinstance(t, dict)]
+        teacher = (cfg.get("teacher_conf") or {}).get("upstream")
+        align = f"aligned to {teacher} with {' + '.join(terms)}" if terms else "no SSL alignment (vanilla)"
+        if cfg.get("encoder") == "mel":
+            return f"fixed log-mel frames + {cfg.get('decoder', '?')} vocoder (mel baseline)"
+        return f"{cfg.get('encoder', '?')} → {cfg.get('bottleneck', '?')} → {cfg.get('decoder', '?')} · {align}"
+
     @property
     def names(self) -> list[str]:
         """Model names in command-line order."""
@@ -182,7 +196,7 @@ def _decode_file(path: Path, max_seconds: float) -> tuple[int, np.ndarray]:
         raise
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types on non-audio input
         if shutil.which("ffmpeg") is None:
-            raise DataError(f"{shown!r} is not audio this server can read (wav, flac, mp3, ogg): {type(exc).__name__}") from exc
+            raise DataError(f"{shown!r} is not audio this server can read (wav, flac, mp3, ogg)") from exc
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-t", str(max_seconds + 1),
            "-f", "f32le", "-ac", "1", "-ar", str(FS), "pipe:1"]
     res = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
@@ -340,7 +354,9 @@ class TTSDemo:
         device: torch device.
     """
 
-    def __init__(self, tts_exp: PathLike, vae_exp: Optional[str] = None, fallback_exps: Sequence[str] = (), device: str = "cpu"):
+    def __init__(
+        self, tts_exp: PathLike, vae_exp: Optional[str] = None, fallback_exps: Sequence[str] = (), device: str = "cpu"
+    ):
         from espnet_plugin.bin.latent_tts_inference import LatentTTS
 
         d = Path(tts_exp)
@@ -375,33 +391,3 @@ class TTSDemo:
         out = self.tts.synthesize([wav], [prompt_text], [target_text], nfe=int(nfe),
                                   cfg_strength=float(cfg_strength), seed=int(seed))
         return out[0][0]
-
-
-# ---------------------------------------------------------------- examples
-def read_examples(source: Optional[PathLike], n: int = 4) -> list[tuple[str, Path]]:
-    """First ``n`` (utterance id, file) pairs of a ``wav.scp`` or an audio dir (sorted).
-
-    ``wav.scp`` lines that are commands (``... |``) or point at missing files are skipped.
-    """
-    if not source:
-        return []
-    p = Path(source)
-    out: list[tuple[str, Path]] = []
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_EXTS and f.is_file())
-        return [(f.stem, f) for f in files[:n]]
-    if not p.is_file():
-        raise ConfigError(f"--examples {source}: neither a wav.scp nor a directory")
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            parts = line.strip().split(maxsplit=1)
-            if len(parts) != 2 or parts[1].endswith("|"):
-                continue
-            wav = Path(parts[1])
-            if not wav.is_absolute() and not wav.is_file():
-                wav = p.parent / wav
-            if wav.is_file():
-                out.append((parts[0], wav))
-            if len(out) >= n:
-                break
-    return out

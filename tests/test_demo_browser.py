@@ -1,0 +1,98 @@
+"""Real browser: headless Debian chromium (playwright) drives the demo started by its CLI.
+
+Uploads a clip, runs the resynthesis, finds the output audio (fetched: right length) and the
+spectrograms, clicks a test-set example; the screenshot is kept in tests/artifacts/.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_demo_inference import make_tiny_exp, speech_clip  # noqa: E402
+from test_demo_server import free_port  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``python -m espnet_plugin.bin.demo`` with two tiny models and a 2-entry wav.scp of examples."""
+    d = tmp_path_factory.mktemp("demo_browser")
+    exps = [make_tiny_exp(d / "svae_vanilla", 0), make_tiny_exp(d / "svae_jmas", 1)]
+    clips = [speech_clip(d / "utt0.wav", "The birch canoe slid on the smooth planks."),
+             speech_clip(d / "utt1.wav", "Glue the sheet to the dark blue background.")]
+    (d / "wav.scp").write_text("".join(f"{c.stem} {c}\n" for c in clips))
+    port = free_port()
+    cmd = [sys.executable, "-m", "espnet_plugin.bin.demo", "--port", str(port), "--examples", str(d / "wav.scp"),
+           "--metrics", "pesq,stoi", "--max_seconds", "10"] + [a for e in exps for a in ("--exp", str(e))]
+    log = open(d / "server.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"demo did not start: {(d / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url, clips
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def test_upload_resynthesise_and_screenshot(served):
+    from playwright.sync_api import sync_playwright
+
+    url, clips = served
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#run")
+            assert page.locator("#models label").all_inner_texts() == ["svae_vanilla", "svae_jmas"]
+            page.locator("#input_audio input[type=file]").set_input_files(str(clips[0]))
+            page.wait_for_selector("#input_audio [data-testid^=waveform]", timeout=30000)
+            page.click("#run")
+            for k in (0, 1):
+                page.wait_for_selector(f"#out_mel_{k} img", timeout=90000)
+                page.wait_for_selector(f"#out_latent_{k} img", timeout=30000)
+            page.wait_for_selector("#input_mel img")
+            href = page.locator("#out_audio_0 a[download]").get_attribute("href")
+            wav, sr = sf.read(io.BytesIO(page.request.get(href).body()))
+            assert sr == 16000 and wav.shape == (sf.info(clips[0]).frames,)
+            for k in (0, 1):
+                w = page.locator(f"#out_mel_{k} img").evaluate("img => img.complete ? img.naturalWidth : 0")
+                assert w > 100
+            table = page.locator("#metrics").inner_text()
+            assert "svae_vanilla" in table and "svae_jmas" in table and "PESQ" in table
+            page.screenshot(path=str(ARTIFACTS / "demo_resynthesis.png"), full_page=True)
+
+            # a test-set example is one click away; deselecting a model hides its column
+            page.get_by_text("utt1", exact=True).click()
+            page.locator("#models label", has_text="svae_jmas").click()
+            page.click("#run")
+            page.wait_for_selector("#col_1", state="hidden", timeout=90000)
+            page.wait_for_function("document.querySelector('#metrics').innerText.indexOf('svae_jmas') < 0")
+            assert page.locator("#out_audio_0 a[download]").get_attribute("href") != href
+        finally:
+            browser.close()
