@@ -49,6 +49,7 @@ svae_args=""            # Arguments for svae training, e.g., "--max_epoch 10".
 tag=""                  # Suffix of the experiment dir (default: the config's name).
 inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and latents.
 metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
+eval_max_utts=0         # Resynthesise and score only the first N test utterances (0 = all).
 
 # Latent TTS (stages 12-16)
 tts_config=conf/tts/train_f5_small.yaml   # Config of the latent TTS.
@@ -338,11 +339,20 @@ run_config() {
     local dec=${svae_exp}/decode_${test_set}
     if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! "${skip_eval}"; then
         stage_msg 8 "Resynthesise ${test_set} with ${svae_tag} (${inference_nj} jobs)"
-        local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${test_set}/wav.scp)
+        local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${test_set}/wav.scp "${eval_max_utts}")
         if is_done ${dec}/.done "${key}"; then log "  up to date: ${dec}"; else
-            local _nj; _nj=$(min ${inference_nj} $(wc -l < ${dumpdir}/raw/${test_set}/wav.scp))
+            mkdir -p ${dec}
+            if [ "${eval_max_utts}" -gt 0 ]; then
+                # every k-th utterance, so that every test speaker is represented
+                local _n; _n=$(wc -l < ${dumpdir}/raw/${test_set}/wav.scp)
+                awk -v step=$(( (_n + eval_max_utts - 1) / eval_max_utts )) '(NR - 1) % step == 0' \
+                    ${dumpdir}/raw/${test_set}/wav.scp > ${dec}/ref_wav.scp
+            else
+                cp ${dumpdir}/raw/${test_set}/wav.scp ${dec}/ref_wav.scp
+            fi
+            local _nj; _nj=$(min ${inference_nj} $(wc -l < ${dec}/ref_wav.scp))
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${dec}/logs/inference.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
-                --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dumpdir}/raw/${test_set}/wav.scp \
+                --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dec}/ref_wav.scp \
                 --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB
             cat ${dec}/wav.*.scp | sort > ${dec}/wav.scp; rm -f ${dec}/wav.*.scp
             mark_done ${dec}/.done "${key}"
@@ -355,7 +365,7 @@ run_config() {
         local key; key=$(hash_of ${dec}/wav.scp ${dec}/.done "${metrics}")
         if is_done ${dec}/scores/.done "${key}"; then log "  up to date: ${dec}/scores/metrics.json"; else
             ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
-                --ref_scp ${dumpdir}/raw/${test_set}/wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
+                --ref_scp ${dec}/ref_wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
                 --metrics ${metrics} --tag ${svae_tag}
             mark_done ${dec}/scores/.done "${key}"
         fi
