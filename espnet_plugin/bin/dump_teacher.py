@@ -4,7 +4,7 @@
     python -m espnet_plugin.bin.dump_teacher --wav_scp dump/raw/train/wav.scp \
         --output_dir dump/teacher/<tag>/train --upstream wavlm_large --layer 23 [--path ckpt] \
         [--num_jobs N --job_index I] [--device cuda]
-    python -m espnet_plugin.bin.dump_teacher --output_dir ... --merge N --upstream ... --layer ...
+    python -m espnet_plugin.bin.dump_teacher --output_dir ... --merge N     # after N parallel jobs
 
 Writes ``feats.scp`` / ``feats*.ark`` (one (T', F) float32 matrix per utterance, at the teacher's
 frame rate) and ``teacher_info.json`` (the teacher's identity: upstream, checkpoint fingerprint,
@@ -44,11 +44,11 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def write_info(teacher: Teacher, out: Path) -> None:
+def write_info(teacher: Teacher, out: Path, suffix: str = "") -> None:
     info = dict(teacher.identity(), fs=16000)
-    tmp = out / (CACHE_INFO + ".tmp")
+    tmp = out / (CACHE_INFO + suffix + ".tmp")
     tmp.write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, out / CACHE_INFO)
+    os.replace(tmp, out / (CACHE_INFO + suffix))
 
 
 def main(cmd=None) -> None:
@@ -56,11 +56,13 @@ def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer).to(args.device)
-    if args.merge:
+    if args.merge:  # no teacher needed: job 1 recorded its identity
         merge_scps([out / f"feats.{i}.scp" for i in range(1, args.merge + 1)], out / "feats.scp")
-        write_info(teacher, out)
+        os.replace(out / (CACHE_INFO + ".1"), out / CACHE_INFO)
+        for i in range(2, args.merge + 1):
+            (out / (CACHE_INFO + f".{i}")).unlink(missing_ok=True)
         return
+    teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer).to(args.device)
     wavs = read_scp(args.wav_scp)
     keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
@@ -72,8 +74,7 @@ def main(cmd=None) -> None:
             wav = torch.from_numpy(load_audio(path, 16000, utt_id=key)).to(args.device)
             feats, _ = teacher(wav[None])
             writer[key] = feats[0].cpu().numpy().astype(np.float32)
-    if args.num_jobs == 1:
-        write_info(teacher, out)
+    write_info(teacher, out, suffix="" if args.num_jobs == 1 else f".{args.job_index}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 
     python -m espnet_plugin.bin.svae_inference --config exp/svae_x/config.yaml \
         [--model_file exp/svae_x/valid....pth] --wav_scp dump/raw/test/wav.scp \
-        --output_dir exp/svae_x/decode_test [--write_wav true] [--write_latents true] \
+        --output_dir exp/svae_x/decode_test [--wav_scp ... --output_dir ...] [--write_wav true] [--write_latents true] \
         [--num_jobs N --job_index I] [--device cuda]
 
 Outputs: ``<output_dir>/wav/<utt>.wav`` (16-bit PCM at the model's rate), ``latents.ark/scp``
@@ -35,8 +35,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--model_file", default=None)
-    p.add_argument("--wav_scp", required=True)
-    p.add_argument("--output_dir", required=True)
+    p.add_argument("--wav_scp", required=True, action="append", help="repeat with --output_dir for several sets")
+    p.add_argument("--output_dir", required=True, action="append")
     p.add_argument("--write_wav", type=str2bool, default=True)
     p.add_argument("--write_latents", type=str2bool, default=True)
     p.add_argument("--device", default="cpu")
@@ -45,20 +45,17 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(cmd=None) -> None:
-    args = get_parser().parse_args(cmd)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    out = Path(args.output_dir)
+def run_set(vae, wav_scp: str, out: Path, args) -> None:
+    """Resynthesise / encode one wav.scp (this job's share of it) into ``out``."""
     (out / "wav").mkdir(parents=True, exist_ok=True)
-    vae = load_svae(args.config, args.model_file, device=args.device)
-    wavs = read_scp(args.wav_scp)
+    wavs = read_scp(wav_scp)
     keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
     written, total_audio, t0 = {}, 0.0, time.perf_counter()
     writer_ctx = atomic_ark_writer(out / f"latents{suffix}.ark", out / f"latents{suffix}.scp") if args.write_latents else None
     writer = writer_ctx.__enter__() if writer_ctx else None
     try:
-        for key in tqdm(keys, desc="resynthesis", mininterval=5, file=sys.stderr):
+        for key in tqdm(keys, desc=f"{out.name}", mininterval=5, file=sys.stderr):
             wav = load_audio(wavs[key], vae.fs, utt_id=key)
             x = torch.from_numpy(wav).to(args.device)[None]
             z, _ = vae.encode(x)
@@ -76,7 +73,17 @@ def main(cmd=None) -> None:
     if args.write_wav:
         write_scp(out / f"wav{suffix}.scp", written)
     el = time.perf_counter() - t0
-    logging.info(f"{len(keys)} utts, {total_audio:.1f} s of audio in {el:.1f} s (RTF {el / max(total_audio, 1e-9):.3f})")
+    logging.info(f"{out}: {len(keys)} utts, {total_audio:.1f} s of audio in {el:.1f} s (RTF {el / max(total_audio, 1e-9):.3f})")
+
+
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if len(args.wav_scp) != len(args.output_dir):
+        raise SystemExit("give one --output_dir per --wav_scp")
+    vae = load_svae(args.config, args.model_file, device=args.device)
+    for wav_scp, out in zip(args.wav_scp, args.output_dir):
+        run_set(vae, wav_scp, Path(out), args)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ teacher_cache=true      # Dump teacher features once and train from the cache (e
 svae_config=""          # Config for the speech VAE training.
 svae_configs=""         # Several configs (names of conf/tuning/train_svae_<name>.yaml or paths): a sweep.
 svae_args=""            # Arguments for svae training, e.g., "--max_epoch 10".
+margin_grid=""          # JMAS margin sweep: "m1,m2 m1,m2 ..." adds one config per pair (from margin_base).
+margin_base=conf/tuning/train_svae_jmas.yaml  # The JMAS config the margin sweep starts from.
 tag=""                  # Suffix of the experiment dir (default: the config's name).
 inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and latents.
 metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
@@ -112,6 +114,7 @@ Options:
     --svae_config    # Config for VAE training (default="${svae_config}").
     --svae_configs   # Several configs to compare, e.g. "vanilla tas jmas" (default="${svae_configs}").
     --svae_args      # Extra arguments for VAE training (default="${svae_args}").
+    --margin_grid    # JMAS (m1, m2) sweep, e.g. "0.25,0.1 0.5,0.25 0.75,0.5" (default="${margin_grid}").
     --tag            # Suffix of the experiment directory (default="${tag}").
     --train_set / --valid_set / --test_sets    # Data set names.
 EOF
@@ -149,6 +152,10 @@ elif [ -n "${svae_configs}" ]; then
     for c in ${svae_configs}; do configs+=("$(resolve_config "${c}")"); done
 else
     log "Error: give --svae_config or --svae_configs"; exit 2
+fi
+if [ -n "${margin_grid}" ]; then
+    while read -r c; do configs+=("${c}"); done < <(${python} -m espnet_plugin.bin.make_margin_configs \
+        --base "$(resolve_config "${margin_base}")" --grid "${margin_grid}" --out_dir ${expdir}/margin_configs)
 fi
 for c in "${configs[@]}"; do [ -f "${c}" ] || { log "Error: config not found: ${c}"; exit 2; }; done
 
@@ -264,7 +271,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
         ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/dump.JOB.log ${python} -m espnet_plugin.bin.dump_teacher \
             --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} $(teacher_dump_args) \
             --device ${_device} --num_jobs ${_nj} --job_index JOB
-        ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} $(teacher_dump_args) --device cpu --merge ${_nj}
+        if [ "${_nj}" -gt 1 ]; then ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} --merge ${_nj}; else mv ${out}/feats.1.scp ${out}/feats.scp 2>/dev/null || true; fi
         mark_done ${out}/.done "${key}"
         log "  ${dset}: $(wc -l < ${out}/feats.scp) utterances -> ${out}/feats.scp"
     done
@@ -354,7 +361,7 @@ run_config() {
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${dec}/logs/inference.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
                 --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dec}/ref_wav.scp \
                 --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB
-            cat ${dec}/wav.*.scp | sort > ${dec}/wav.scp; rm -f ${dec}/wav.*.scp
+            if [ "${_nj}" -gt 1 ]; then cat ${dec}/wav.*.scp | sort > ${dec}/wav.scp; rm -f ${dec}/wav.*.scp; fi
             mark_done ${dec}/.done "${key}"
             log "  $(wc -l < ${dec}/wav.scp) resyntheses in ${dec}/wav"
         fi
@@ -374,19 +381,32 @@ run_config() {
 
     if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ] && ! "${skip_eval}"; then
         stage_msg 10 "Extract latents of ${svae_tag} for every set"
+        # one process (one model load) for all sets that are not up to date
+        local todo_args="" todo_sets="" dset
         for dset in ${train_set} ${valid_set} ${test_sets}; do
             local out=${svae_exp}/latents/${dset}
             local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${dset}/wav.scp)
             if is_done ${out}/.done "${key}"; then log "  ${dset}: up to date"; continue; fi
-            local _nj; _nj=$(min ${inference_nj} $(wc -l < ${dumpdir}/raw/${dset}/wav.scp))
-            ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/extract.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
-                --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dumpdir}/raw/${dset}/wav.scp \
-                --output_dir ${out} --write_wav false --device ${_device} --num_jobs ${_nj} --job_index JOB
-            cat ${out}/latents.*.scp | sort > ${out}/latents.scp.tmp && mv ${out}/latents.scp.tmp ${out}/latents.scp
-            rm -f ${out}/latents.*.scp
-            mark_done ${out}/.done "${key}"
-            log "  ${dset}: $(wc -l < ${out}/latents.scp) latent sequences -> ${out}/latents.scp"
+            rm -f ${out}/.done
+            todo_args+=" --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out}"
+            todo_sets+=" ${dset}"
         done
+        if [ -n "${todo_sets}" ]; then
+            local _nj=${inference_nj}
+            # shellcheck disable=SC2086
+            ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${svae_exp}/latents/logs/extract.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
+                --config ${svae_exp}/config.yaml --model_file ${model_file} ${todo_args} \
+                --write_wav false --device ${_device} --num_jobs ${_nj} --job_index JOB
+            for dset in ${todo_sets}; do
+                local out=${svae_exp}/latents/${dset}
+                if [ "${_nj}" -gt 1 ]; then
+                    cat ${out}/latents.*.scp | sort > ${out}/latents.scp.tmp && mv ${out}/latents.scp.tmp ${out}/latents.scp
+                    rm -f ${out}/latents.*.scp
+                fi
+                mark_done ${out}/.done "$(hash_of ${model_file} ${dumpdir}/raw/${dset}/wav.scp)"
+                log "  ${dset}: $(wc -l < ${out}/latents.scp) latent sequences -> ${out}/latents.scp"
+            done
+        fi
     fi
 
     if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && ! "${skip_train}"; then

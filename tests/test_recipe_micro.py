@@ -1,0 +1,150 @@
+"""A micro run of every recipe stage (1-22) on a handful of synthetic utterances, through run.sh.
+
+Then: rerunning finished stages changes nothing, and ``--stage`` resumes in the middle.
+This is the embedded recipe (egs2/synth/svae1) with tiny sizes passed as options; it takes a few
+minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "egs2" / "synth" / "svae1"
+
+TINY_TEACHER = """\
+encoder: torchaudio_hubert
+model: torchaudio
+num_classes: 8
+encoder_conf:
+    extractor_mode: group_norm
+    extractor_conv_layer_config: [[16, 10, 5], [16, 3, 2], [16, 3, 2], [16, 3, 2], [16, 3, 2], [16, 2, 2], [16, 2, 2]]
+    encoder_embed_dim: 32
+    encoder_projection_dropout: 0.0
+    encoder_pos_conv_kernel: 16
+    encoder_pos_conv_groups: 4
+    encoder_num_layers: 2
+    encoder_num_heads: 2
+    encoder_attention_dropout: 0.0
+    encoder_ff_interm_features: 64
+    encoder_dropout: 0.0
+    encoder_layer_drop: 0.0
+    final_dim: 16
+    mask_prob: 0.65
+    mask_length: 5
+frontend: null
+input_size: 1
+normalize: null
+token_type: word
+optim: adam
+optim_conf: {lr: 0.001}
+batch_type: unsorted
+batch_size: 4
+max_epoch: 1
+num_iters_per_epoch: 3
+num_workers: 0
+best_model_criterion: [[valid, loss, min]]
+keep_nbest_models: 1
+"""
+
+
+def _make_recipe(tmp: Path) -> Path:
+    """A recipe dir like egs2/synth/svae1 (absolute links to the template, utils, conf and local)."""
+    r = tmp / "svae1"
+    r.mkdir()
+    for name in ("svae.sh", "utils", "conf"):
+        (r / name).symlink_to((RECIPE / name).resolve())
+    for name in ("run.sh", "cmd.sh", "db.sh"):
+        shutil.copy(RECIPE / name, r / name)
+    (r / "path.sh").write_text(f". {ROOT}/local/env.sh\nexport LC_ALL=C.UTF-8\n")
+    (r / "local").symlink_to((RECIPE / "local").resolve())
+    (tmp / "teacher.yaml").write_text(TINY_TEACHER)
+    return r
+
+
+def _run(recipe: Path, *args: str, log: Path) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    with open(log, "w") as f:
+        p = subprocess.run(["./run.sh", *args], cwd=recipe, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=900)
+    text = log.read_text()
+    assert p.returncode == 0, text[-6000:]
+    return text
+
+
+def _snapshot(recipe: Path) -> dict[str, float]:
+    """mtime of every product (logs and tensorboard events excluded)."""
+    out = {}
+    for top in ("data", "dump", "exp"):
+        for p in (recipe / top).rglob("*"):
+            if p.is_file() and not p.name.endswith(".log") and "tensorboard" not in p.parts:
+                out[str(p.relative_to(recipe))] = p.stat().st_mtime_ns
+    return out
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("recipe")
+    recipe = _make_recipe(tmp)
+    opts = [
+        "--local_data_opts", "--num_utts 36 --num_voices 6 --num_test_speakers 2 --dev_utts_per_speaker 1",
+        "--teacher_config", str(tmp / "teacher.yaml"), "--teacher_clusters", "8",
+        "--svae_configs", "conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_jmas.yaml",
+        "--svae_args", "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --segment_size 4000",
+        "--tts_config", "conf/tts/train_f5_tiny_cpu.yaml", "--tts_args", "--max_epoch 1 --batch_size 4",
+        "--tts_max_pairs", "2", "--tts_inference_args", "--nfe 4",
+        "--probe_config", "conf/probe/train_probe_cpu.yaml", "--probe_args", "--max_epoch 1",
+        "--eval_max_utts", "3", "--metrics", "pesq,stoi,mel_distance",
+        "--stop_stage", "22",
+    ]
+    first = _run(recipe, *opts, log=tmp / "first.log")
+    return recipe, opts, first, tmp
+
+
+def test_every_stage_runs_and_summarises(micro):
+    recipe, _, log, _ = micro
+    for n in range(1, 23):
+        assert f"Stage {n}/23" in log, f"stage {n} did not run"
+    assert "Successfully finished" in log
+    data = recipe / "data"
+    assert {"train", "dev", "test"} <= {p.name for p in data.iterdir() if p.is_dir()}
+    # speaker-disjoint test split
+    spk = lambda s: {ln.split()[1] for ln in (data / s / "utt2spk").read_text().splitlines()}  # noqa: E731
+    assert not spk("test") & spk("train")
+    for tag in ("mel_vocoder", "jmas"):
+        exp = recipe / "exp" / f"svae_{tag}"
+        assert (exp / "config.yaml").is_file() and (exp / "packed" / "model.pth.sha256").is_file()
+        assert (exp / "decode_test" / "scores" / "metrics.json").is_file()
+        assert (exp / "latents" / "train" / "latents.scp").is_file()
+        assert (recipe / "exp" / f"tts_{tag}" / "gen_test" / "scores" / "metrics.json").is_file()
+    summary = recipe / "exp" / "summary"
+    assert (summary / "table.md").is_file() and (summary / "table.csv").is_file() and (summary / "axes.png").is_file()
+    table = (summary / "table.md").read_text()
+    assert "jmas" in table and "mel_vocoder" in table
+
+
+def test_rerun_changes_nothing(micro):
+    recipe, opts, _, tmp = micro
+    before = _snapshot(recipe)
+    log = _run(recipe, *opts, log=tmp / "rerun.log")
+    after = _snapshot(recipe)
+    changed = [k for k in before if after.get(k) != before[k]]
+    # the summary is recomputed from the (unchanged) metrics files each time; everything else is kept
+    changed = [k for k in changed if not k.startswith("exp/summary")]
+    assert not changed, changed[:10]
+    assert set(after) - set(before) <= {k for k in after if k.startswith("exp/summary")}
+    assert "up to date" in log
+
+
+def test_stage_resumes_in_the_middle(micro):
+    recipe, opts, _, tmp = micro
+    # a lost product of stage 9 is recomputed by --stage 9 --stop_stage 9 alone
+    scores = recipe / "exp" / "svae_jmas" / "decode_test" / "scores"
+    shutil.rmtree(scores)
+    log = _run(recipe, *opts[:-2], "--stage", "9", "--stop_stage", "9", log=tmp / "resume.log")
+    assert "Stage 9/23" in log and "Stage 8/23" not in log and "Stage 10/23" not in log
+    assert (scores / "metrics.json").is_file()
