@@ -7,7 +7,7 @@
     python -m espnet_plugin.bin.hubert_labels --wav_scp dump/raw/dev/wav.scp \
         --km_path exp/teacher/km.npy --output_dir dump/hubert_labels/dev
 
-Features: 13 Kaldi MFCCs + deltas + delta-deltas (39-d), per-utterance mean/variance normalised,
+Features: 13 MFCCs (25 ms / 10 ms, 40 mel bands) + deltas + delta-deltas (39-d), per-utterance mean/variance normalised,
 100 Hz subsampled x2 to HuBERT's 50 Hz, and trimmed/padded to the conv extractor's frame count
 ``floor((N - 400) / 320) + 1``. Writes ``text`` (one cluster id per frame) and ``token_list`` (ids 0..K-1, then ``<unk>``).
 An existing ``km_path`` is applied, never refitted (delete it to refit).
@@ -30,10 +30,18 @@ from espnet_plugin.io.audio import load_audio
 from espnet_plugin.io.kaldi_dir import read_scp
 
 
+_MFCC = {}
+
+
 def mfcc_50hz(wav: np.ndarray, fs: int = 16000) -> np.ndarray:
     """(N,) waveform -> (T50, 39) normalised MFCC+deltas at HuBERT's frame count."""
-    x = torch.from_numpy(wav).float()[None]
-    m = torchaudio.compliance.kaldi.mfcc(x, sample_frequency=fs, num_ceps=13, use_energy=False, dither=0.0)
+    if fs not in _MFCC:  # 25 ms windows, 10 ms hop, 40 mel bands, 13 cepstra (vectorised, built once)
+        _MFCC[fs] = torchaudio.transforms.MFCC(
+            sample_rate=fs, n_mfcc=13,
+            melkwargs=dict(n_fft=int(0.025 * fs), hop_length=int(0.01 * fs), n_mels=40, center=False),
+        )
+    x = torch.from_numpy(wav).float()
+    m = _MFCC[fs](x).T  # (T100, 13)
     d1 = torchaudio.functional.compute_deltas(m.T[None])[0].T
     d2 = torchaudio.functional.compute_deltas(d1.T[None])[0].T
     f = torch.cat([m, d1, d2], dim=1)
