@@ -53,6 +53,7 @@ def test_paper_configs_parse_and_build(config):
                              if _terms(config) else ["--config", str(config)])
     gen = SpeechVAETask.build_generator(args)
     assert gen.hop_length == 400 and gen.frame_rate == 40.0
+    assert SpeechVAETask.build_preprocess_fn(args, train=True).segment_size % 1600 == 0  # latent + teacher hops
     if args.encoder == "dac":
         assert gen.latent_dim == 64 and gen.encoder.last_layer.out_channels == 128
     if _terms(config):
