@@ -22,6 +22,8 @@ from espnet2.tasks.asr import ASRTask
 
 from espnet_plugin.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 #: lower-case ESPnet name -> "module:Class" of the frontends this project adds
 PROBE_FRONTENDS: Dict[str, str] = {
     "svae_latent": "espnet_plugin.probe.frontend:SVAELatentFrontend",
@@ -59,7 +61,7 @@ def register_probe_frontends() -> List[str]:
         choices.classes[name] = cls
         added.append(name)
     if added:
-        logging.info(f"registered ASR frontends: {added}")
+        logger.info(f"registered ASR frontends: {added}")
     return added
 
 
@@ -86,6 +88,6 @@ class ProbeASRTask(ASRTask):
             conf = dict(args.preencoder_conf or {})
             if conf.get("input_size") is None:
                 conf["input_size"] = frontend_output_size(args)
-                logging.info(f"preencoder linear: input_size={conf['input_size']} (the frontend's output size)")
+                logger.info(f"preencoder linear: input_size={conf['input_size']} (the frontend's output size)")
             args.preencoder_conf = conf
         return super().build_model(args)
