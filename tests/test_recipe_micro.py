@@ -93,7 +93,7 @@ def micro(tmp_path_factory):
     opts = [
         "--local_data_opts", "--num_utts 36 --num_voices 6 --num_test_speakers 2 --dev_utts_per_speaker 1",
         "--teacher_config", str(tmp / "teacher.yaml"), "--teacher_clusters", "8",
-        "--svae_configs", "conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_jmas.yaml",
+        "--svae_configs", "conf/cpu/train_svae_jmas.yaml",
         "--svae_args", "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --segment_size 4000",
         "--tts_config", "conf/tts/train_f5_tiny_cpu.yaml", "--tts_args", "--max_epoch 1 --batch_size 4",
         "--tts_max_pairs", "2", "--tts_inference_args", "--nfe 4",
@@ -115,7 +115,7 @@ def test_every_stage_runs_and_summarises(micro):
     # speaker-disjoint test split
     spk = lambda s: {ln.split()[1] for ln in (data / s / "utt2spk").read_text().splitlines()}  # noqa: E731
     assert not spk("test") & spk("train")
-    for tag in ("mel_vocoder", "jmas"):
+    for tag in ("jmas",):
         exp = recipe / "exp" / f"svae_{tag}"
         assert (exp / "config.yaml").is_file() and (exp / "packed" / "model.pth.sha256").is_file()
         assert (exp / "decode_test" / "scores" / "metrics.json").is_file()
@@ -124,7 +124,7 @@ def test_every_stage_runs_and_summarises(micro):
     summary = recipe / "exp" / "summary"
     assert (summary / "table.md").is_file() and (summary / "table.csv").is_file() and (summary / "axes.png").is_file()
     table = (summary / "table.md").read_text()
-    assert "jmas" in table and "mel_vocoder" in table
+    assert "jmas" in table and "fbank" in table  # the baselines that were not run show as missing
 
 
 def test_rerun_changes_nothing(micro):
