@@ -57,7 +57,8 @@ def probe_run(speech_corpus, trained_vae, tmp_path_factory):
         "--cleaner", "none", "--g2p", "none", "--use_preprocessor", "true",
         "--train_data_path_and_name_and_type", data[0], "--train_data_path_and_name_and_type", data[1],
         "--valid_data_path_and_name_and_type", data[0], "--valid_data_path_and_name_and_type", data[1],
-        "--train_shape_file", f"{speech_corpus}/utt2num_samples", "--valid_shape_file", f"{speech_corpus}/utt2num_samples",
+        "--train_shape_file", f"{speech_corpus}/utt2num_samples",
+        "--valid_shape_file", f"{speech_corpus}/utt2num_samples",
         *TINY,
     ])
     keys = work / "keys.scp"

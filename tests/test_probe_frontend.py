@@ -30,7 +30,8 @@ def make_vae(out: Path, config: str = "train_svae_vanilla.yaml", extra=()) -> tu
     """config.yaml (the task's own dump) + generator weights of a small random-init VAE."""
     from espnet_plugin.tasks.speech_vae import SpeechVAETask
 
-    args = SpeechVAETask.get_parser().parse_args(["--config", str(ROOT / "conf" / "cpu" / config), *SMALL_DECODER, *extra])
+    conf = ROOT / "conf" / "cpu" / config
+    args = SpeechVAETask.get_parser().parse_args(["--config", str(conf), *SMALL_DECODER, *extra])
     torch.manual_seed(0)
     gen = SpeechVAETask.build_generator(args)
     out.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--asr_judge", default="pocketsphinx", help="pocketsphinx | whisper_large_v3")
     p.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
                    help="comma-separated generation metrics (online ones: utmos, spk_sim_wavlm)")
+    p.add_argument("--probe_hyp_text", default=None,
+                   help="Kaldi text of the outputs decoded by an in-domain ASR judge (the Fbank probe): "
+                        "adds wer_probe / cer_probe")
     p.add_argument("--tag", default=None, help="row name in the summary (default: from out_dir)")
     p.add_argument("--margins", default=None, help="'m1,m2' recorded for margin-sweep plots")
     p.add_argument("--allow_missing", action="store_true",
@@ -91,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_threads(args.num_threads)
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    probe_names = [n for n in ("wer_probe", "cer_probe") if n in names]
+    names = [n for n in names if n not in probe_names]
+    if args.probe_hyp_text:
+        probe_names = probe_names or ["wer_probe", "cer_probe"]
     metrics = resolve_metrics(names, "generation")
     corpus = [m for m in metrics if m.aggregate == "corpus"]
     asr = None
@@ -137,6 +144,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                    for r in per_utt.values()])
     for m in corpus:
         means[m.name] = float(m.resolve()(refs=refs, hyps=hyps))
+    if args.probe_hyp_text:  # the in-domain judge's transcripts, decoded by ESPnet beforehand
+        probe_hyp = read_text(args.probe_hyp_text, allow_empty=True)
+        scored = [u for u in per_utt if u in probe_hyp]
+        if not scored:
+            raise DataError(f"{args.probe_hyp_text}: no hypothesis for any scored utterance")
+        probe_metrics = resolve_metrics(probe_names, "generation")
+        for m in probe_metrics:
+            means[m.name] = float(m.resolve()(refs=[targets[u] for u in scored], hyps=[probe_hyp[u] for u in scored]))
+        metrics = metrics + probe_metrics
     out = Path(args.out_dir)
     cols = [m.name for m in metrics] + (["asr_hyp"] if asr is not None else [])
     write_per_utt(out / "per_utt.tsv", per_utt, cols)

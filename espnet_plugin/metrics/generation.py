@@ -91,6 +91,22 @@ def tts_cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return char_error_rate(refs, hyps)
 
 
+@register_metric("wer_probe", direction="lower", axis="generation", needs=("refs", "hyps"),
+                 aggregate="corpus", unit="%",
+                 description="WER of the output from the Fbank ASR probe trained on the corpus' real audio, %")
+def tts_wer_probe(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER (%) with transcripts from the in-domain judge (the Fbank probe), decoded externally."""
+    return word_error_rate(refs, hyps)
+
+
+@register_metric("cer_probe", direction="lower", axis="generation", needs=("refs", "hyps"),
+                 aggregate="corpus", unit="%",
+                 description="CER of the output from the Fbank ASR probe, %")
+def tts_cer_probe(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus CER (%) with transcripts from the in-domain judge (the Fbank probe)."""
+    return char_error_rate(refs, hyps)
+
+
 @register_metric("spk_sim", direction="higher", axis="generation", needs=("prompt", "hyp"),
                  description="speaker similarity prompt vs output (Resemblyzer cosine)")
 def tts_spk_sim(prompt: np.ndarray, hyp: np.ndarray) -> float:

@@ -6,7 +6,8 @@
 #   13: collect stats of the latents (ESPnet collect-stats -> feats_stats.npz for global_mvn)
 #   14: train the latent TTS (ESPnet trainer, EMA weights)
 #   15: synthesise the test set zero-shot (prompt = another utterance of the same test speaker)
-#   16: score generation: WER/CER (ASR judge), speaker similarity prompt vs output, MOS estimate
+#   16: score generation: WER/CER from two ASR judges (pocketsphinx, and the Fbank probe trained on the
+#       corpus' real audio when stages 17-21 made it), speaker similarity prompt vs output, MOS estimate
 
 
 # 12 runs once for all configs (the token list depends on the text only)
@@ -111,11 +112,27 @@ run_tts_stages() {
 
     if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}"; then
         stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
-        local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}")
+        # in-domain ASR judge: the Fbank probe trained on the corpus' real audio (stages 17-21), when there
+        local judge=${expdir}/probe_fbank judge_model=${expdir}/probe_fbank/${probe_inference_model:-valid.loss.ave.pth}
+        local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}" ${judge_model})
         if is_done ${gen}/scores/.done "${key}"; then log "  up to date: ${gen}/scores/metrics.json"; else
+            local probe_opt=""
+            if [ -f "${judge_model}" ]; then
+                mkdir -p ${gen}/probe_judge
+                for f in ${gen}/wav/*.wav; do echo "$(basename ${f} .wav) ${f}"; done | sort > ${gen}/probe_judge/wav.scp
+                ${_icmd} --gpu ${_ngpu_inf} ${gen}/probe_judge/decode.log ${python} -m espnet_plugin.bin.asr_probe_inference \
+                    --config conf/probe/decode_ctc_greedy.yaml --ngpu ${_ngpu_inf} \
+                    --data_path_and_name_and_type ${gen}/probe_judge/wav.scp,speech,sound \
+                    --asr_train_config ${judge}/config.yaml --asr_model_file ${judge_model} \
+                    --output_dir ${gen}/probe_judge/output
+                probe_opt="--probe_hyp_text ${gen}/probe_judge/output/1best_recog/text"
+            else
+                log "  no Fbank probe (${judge_model}): WER from ${tts_asr_judge} only"
+            fi
+            # shellcheck disable=SC2086
             ${decode_cmd} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
                 --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
-                --asr_judge ${tts_asr_judge} --tag ${svae_tag}
+                --asr_judge ${tts_asr_judge} --tag ${svae_tag} ${probe_opt}
             mark_done ${gen}/scores/.done "${key}"
         fi
         log "  $(tr -d '\n' < ${gen}/scores/metrics.json | cut -c1-300)"
