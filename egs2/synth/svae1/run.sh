@@ -25,13 +25,13 @@ test_sets="test"
     --teacher_layer -1 \
     --teacher_config conf/teacher/hubert_tiny_cpu.yaml \
     --svae_configs "conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml conf/cpu/train_svae_jmas.yaml" \
-    --eval_max_utts 40 \
+    --eval_max_utts 20 \
     --tts_config conf/tts/train_f5_tiny_cpu.yaml \
-    --tts_max_pairs 24 \
+    --tts_max_pairs 8 \
     --tts_inference_args "--nfe 16" \
     --probe_config conf/probe/train_probe_cpu.yaml \
-    --probe_args "--max_epoch 4" \
-    --tts_args "--max_epoch 15" \
+    --probe_args "--max_epoch 2" \
+    --tts_args "--max_epoch 6" \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
