@@ -66,7 +66,8 @@ _ep_main() {
     source "${ESPNET_PLUGIN_VENV}/bin/activate"
     # the editable install points at THIS clone; redo it when another clone took it
     local here
-    here=$(python - <<'PY' 2>/dev/null
+    # (-I: never the current directory, which would find the clone's package without the install)
+    here=$(python -I - <<'PY' 2>/dev/null
 import importlib.util, os
 s = importlib.util.find_spec("espnet_plugin")
 print(os.path.dirname(os.path.dirname(s.origin)) if s and s.origin else "")
