@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import torch
 
 from conftest import CPU_CONF, svae_train_cmd
@@ -33,3 +36,50 @@ def test_two_gloo_ranks_end_with_identical_weights(speech_corpus, fbank_cache, t
     assert "identical weights" in (tmp_path / "rank0.log").read_text()
     ckpt = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)
     assert [s["step"] for s in ckpt["optimizers"][0]["state"].values()][0] == 3
+
+
+def _run_workers(tmp_path, config: str, train_counts: str, valid_counts: str, *extra: str) -> list[dict]:
+    init = f"file://{tmp_path / 'dist_init'}"
+    worker = Path(__file__).with_name("ddp_worker.py")
+    procs, logs = [], []
+    for rank in range(2):
+        logs.append(tmp_path / f"worker{rank}.log")
+        procs.append(subprocess.Popen(
+            [sys.executable, str(worker), str(rank), "2", init, str(tmp_path), str(CPU_CONF / config),
+             train_counts, valid_counts, *extra],
+            stdout=open(logs[-1], "w"), stderr=subprocess.STDOUT))
+    try:
+        for p, log in zip(procs, logs):
+            assert p.wait(timeout=300) == 0, log.read_text()[-4000:]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail("DDP ranks deadlocked:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+def test_unequal_batch_counts_per_rank_do_not_deadlock(tmp_path):
+    # rank 0 has 2 training batches and rank 1 has 4; in validation rank 0 has 3 and rank 1 has 1
+    ranks = _run_workers(tmp_path, "train_svae_jmas.yaml", "2,4", "3,1")
+    # every rank stops at the shortest rank's count (ESPnet's iterator-stop all-reduce) ...
+    assert [r["optimizer_steps"] for r in ranks] == [[2, 2], [2, 2]]
+    # ... and ends with the same weights
+    assert json.loads((tmp_path / "ddp_sync.json").read_text())["in_sync"]
+
+
+def test_nan_loss_on_one_rank_is_skipped_and_counted_on_every_rank(tmp_path):
+    # rank 1's second batch holds a NaN: the all-reduced gradient is NaN on both ranks, so both
+    # skip that update of both optimizers, and both count it (the stop decision must agree)
+    ranks = _run_workers(tmp_path, "train_svae_vanilla.yaml", "3,3", "1,1", "1:2")
+    assert [r["optimizer_steps"] for r in ranks] == [[2, 2], [2, 2]]
+    assert [r["nonfinite_steps"] for r in ranks] == [1, 1]
+    assert json.loads((tmp_path / "ddp_sync.json").read_text())["in_sync"]
+
+
+def test_skip_discriminator_prob_is_refused_under_ddp():
+    from espnet_plugin.train.safe_trainer import check_gan_options
+
+    check_gan_options(SimpleNamespace(skip_discriminator_prob=0.3), distributed=False)
+    check_gan_options(SimpleNamespace(skip_discriminator_prob=0.0), distributed=True)
+    with pytest.raises(ValueError, match="skip_discriminator_prob"):
+        check_gan_options(SimpleNamespace(skip_discriminator_prob=0.3), distributed=True)

@@ -71,7 +71,23 @@ def check_ranks_in_sync(model: torch.nn.Module, output_dir, distributed: bool) -
     logging.info(f"DDP: the {len(gathered)} ranks hold identical weights")
 
 
+def check_gan_options(options: Any, distributed: bool) -> None:
+    """Refuse GANTrainer options that are unsafe under DDP, before any step is taken.
+
+    ESPnet's ``--skip_discriminator_prob`` draws the skip decision on each rank separately (the
+    broadcast value is discarded, and it is a CUDA tensor, which gloo rejects): ranks then disagree
+    on whether the discriminator turn runs, their collectives no longer pair up and training hangs.
+    """
+    if distributed and getattr(options, "skip_discriminator_prob", 0.0) > 0.0:
+        raise ValueError(
+            "--skip_discriminator_prob > 0 is not safe with multi-process (DDP) training in ESPnet's "
+            "GANTrainer: each rank decides alone, so the ranks deadlock. Use 0 or a single process."
+        )
+
+
 def _run(parent, cls, kwargs):
+    if issubclass(cls, GANTrainer):
+        check_gan_options(kwargs["trainer_options"], kwargs["distributed_option"].distributed)
     with atomic_torch_save():
         result = super(parent, cls).run(**kwargs)
     model = kwargs["model"]

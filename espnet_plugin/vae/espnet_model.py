@@ -203,6 +203,11 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
 
     def _track_nonfinite(self, loss: torch.Tensor) -> None:
         bad = (~torch.isfinite(loss.detach())).long()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # A NaN on one rank reaches every rank through the gradient all-reduce, and every rank
+            # skips that update: count it everywhere so the counters and the stop decision agree
+            # (a stop raised on one rank only would leave the others waiting in a collective).
+            torch.distributed.all_reduce(bad, torch.distributed.ReduceOp.MAX)
         self.nonfinite_steps += bad
         self.nonfinite_streak.mul_(bad).add_(bad)  # (streak + 1) if bad else 0
         self._gen_steps += 1
