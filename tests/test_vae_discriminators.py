@@ -8,14 +8,12 @@ import torch
 from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.vae.cqt import ConstantQTransform, cqt_quality, n_bins_below_nyquist
 from espnet_plugin.vae.discriminators import (
-    DISCRIMINATORS,
     MPD_DEFAULTS,
     MPDCQTDiscriminator,
     MPDMRDDiscriminator,
     MultiResolutionSTFTDiscriminator,
     MultiScaleSubbandCQTDiscriminator,
     SubbandCQTDiscriminator,
-    build_discriminator,
 )
 
 FS = 16000
@@ -160,11 +158,16 @@ def test_default_sizes_are_paper_size():
     assert mrd.discriminators[0].convs[0].out_channels == 64
 
 
-def test_build_discriminator_and_config_errors():
-    assert isinstance(build_discriminator("mpd_mrd", mpd_conf=TINY_MPD, mrd_conf=TINY_MRD), MPDMRDDiscriminator)
-    assert set(DISCRIMINATORS) >= {"mpd_cqt", "mpd_mrd"}
-    with pytest.raises(ConfigError):
-        build_discriminator("msd")
+def test_discriminator_choices_and_config_errors():
+    from espnet_plugin.vae.choices import discriminator_choices
+
+    d = discriminator_choices.get_class("mpd_mrd")(mpd_conf=TINY_MPD, mrd_conf=TINY_MRD)
+    assert isinstance(d, MPDMRDDiscriminator)
+    # the composites keep their parts under the names checkpoints use
+    assert {n.split(".")[0] for n, _ in d.named_parameters()} == {"mpd", "mrd"}
+    assert set(discriminator_choices.choices()) >= {"mpd_cqt", "mpd_mrd", "cqt", "mrd"}
+    with pytest.raises(ValueError, match="msd"):
+        discriminator_choices.get_class("msd")
     with pytest.raises(ConfigError):
         MPDCQTDiscriminator(mpd_conf=TINY_MPD, cqt_conf={**TINY_CQT, "n_octaves": (3, 3, 3)})
     with pytest.raises(ConfigError):

@@ -15,7 +15,12 @@ from espnet2.train.class_choices import ClassChoices
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.vae.bottleneck import DeterministicBottleneck, GaussianBottleneck
 from espnet_plugin.vae.decoders import BigVGANDecoder, VocosDecoder
-from espnet_plugin.vae.discriminators import MPDCQTDiscriminator, MPDMRDDiscriminator
+from espnet_plugin.vae.discriminators import (
+    MPDCQTDiscriminator,
+    MPDMRDDiscriminator,
+    MultiResolutionSTFTDiscriminator,
+    MultiScaleSubbandCQTDiscriminator,
+)
 from espnet_plugin.vae.encoder import DACEncoder, MelEncoder
 from espnet_plugin.vae.generator import SpeechVAE
 
@@ -54,11 +59,16 @@ decoder_choices = ClassChoices(
 discriminator_choices = ClassChoices(
     "discriminator",
     classes=_with_entry_points(
-        "espnet_plugin.discriminators", dict(mpd_cqt=MPDCQTDiscriminator, mpd_mrd=MPDMRDDiscriminator)
+        "espnet_plugin.discriminators",
+        dict(
+            mpd_cqt=MPDCQTDiscriminator,
+            mpd_mrd=MPDMRDDiscriminator,
+            cqt=MultiScaleSubbandCQTDiscriminator,
+            mrd=MultiResolutionSTFTDiscriminator,
+        ),
     ),
     default="mpd_cqt",
 )
-
 
 
 def build_generator(args: argparse.Namespace) -> SpeechVAE:

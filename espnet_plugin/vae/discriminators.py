@@ -10,7 +10,8 @@ ESPnet's ``GeneratorAdversarialLoss`` / ``DiscriminatorAdversarialLoss`` / ``Fea
   multi-band one that the released ``vocos`` 0.1.0 code uses (ESPnet's ``MultiBandDiscriminator``).
 - ``MPDCQTDiscriminator`` (the paper's) and ``MPDMRDDiscriminator`` (Vocos'): ESPnet's HiFiGAN
   multi-period discriminator (periods 2, 3, 5, 7, 11) plus one of the above; outputs concatenated.
-  ``build_discriminator(name, **conf)`` selects them by name (``DISCRIMINATORS``).
+
+The task selects them by name through ``espnet_plugin.vae.choices.discriminator_choices``.
 """
 from __future__ import annotations
 
@@ -331,7 +332,25 @@ def _mpd(periods: Sequence[int], mpd_conf: Optional[Dict[str, Any]]) -> HiFiGANM
     return HiFiGANMultiPeriodDiscriminator(periods=list(periods), discriminator_params=conf)
 
 
-class MPDCQTDiscriminator(nn.Module):
+class _MPDPlus(nn.Module):
+    """ESPnet's HiFiGAN MPD followed by one multi-resolution discriminator ``self.<name>``.
+
+    ``(B, 1, N)`` -> ``mpd(x) + <name>(x)`` (``List[List[Tensor]]``, MPD's first).
+    """
+
+    def __init__(self, periods: Sequence[int], mpd_conf: Optional[Dict[str, Any]], name: str, other: nn.Module):
+        super().__init__()
+        self.mpd = _mpd(periods, mpd_conf)
+        self._other = name
+        self.add_module(name, other)  # "cqt" / "mrd": the state-dict names of the two composites
+
+    def forward(self, x: torch.Tensor) -> Outputs:
+        """``(B, 1, N)`` -> ``List[List[Tensor]]`` (MPD's first, then one per scale/resolution)."""
+        _check_wav(x, type(self).__name__)
+        return self.mpd(x) + getattr(self, self._other)(x)
+
+
+class MPDCQTDiscriminator(_MPDPlus):
     """The paper's discriminator: HiFiGAN MPD + multi-scale sub-band CQT discriminator.
 
     ``(B, 1, N)`` -> ``mpd(x) + cqt(x)`` (``len(periods) + n_scales`` inner lists, logits last).
@@ -345,17 +364,10 @@ class MPDCQTDiscriminator(nn.Module):
         mpd_conf: Optional[Dict[str, Any]] = None,
         cqt_conf: Optional[Dict[str, Any]] = None,
     ) -> None:
-        super().__init__()
-        self.mpd = _mpd(periods, mpd_conf)
-        self.cqt = MultiScaleSubbandCQTDiscriminator(**(cqt_conf or {}))
-
-    def forward(self, x: torch.Tensor) -> Outputs:
-        """``(B, 1, N)`` -> ``List[List[Tensor]]`` (MPD's first, then one per CQT scale)."""
-        _check_wav(x, type(self).__name__)
-        return self.mpd(x) + self.cqt(x)
+        super().__init__(periods, mpd_conf, "cqt", MultiScaleSubbandCQTDiscriminator(**(cqt_conf or {})))
 
 
-class MPDMRDDiscriminator(nn.Module):
+class MPDMRDDiscriminator(_MPDPlus):
     """Vocos' discriminator: HiFiGAN MPD + multi-resolution STFT discriminator.
 
     ``(B, 1, N)`` -> ``mpd(x) + mrd(x)``. ``mrd_conf`` goes to ``MultiResolutionSTFTDiscriminator``.
@@ -367,34 +379,10 @@ class MPDMRDDiscriminator(nn.Module):
         mpd_conf: Optional[Dict[str, Any]] = None,
         mrd_conf: Optional[Dict[str, Any]] = None,
     ) -> None:
-        super().__init__()
-        self.mpd = _mpd(periods, mpd_conf)
-        self.mrd = MultiResolutionSTFTDiscriminator(**(mrd_conf or {}))
-
-    def forward(self, x: torch.Tensor) -> Outputs:
-        """``(B, 1, N)`` -> ``List[List[Tensor]]`` (MPD's first, then one per resolution)."""
-        _check_wav(x, type(self).__name__)
-        return self.mpd(x) + self.mrd(x)
-
-
-#: names accepted by ``build_discriminator`` (and later by the task's ``discriminator`` choice).
-DISCRIMINATORS: Dict[str, type] = {
-    "mpd_cqt": MPDCQTDiscriminator,
-    "mpd_mrd": MPDMRDDiscriminator,
-    "cqt": MultiScaleSubbandCQTDiscriminator,
-    "mrd": MultiResolutionSTFTDiscriminator,
-}
-
-
-def build_discriminator(name: str, **conf: Any) -> nn.Module:
-    """Instantiate ``DISCRIMINATORS[name](**conf)``; unknown names raise ``ConfigError``."""
-    if name not in DISCRIMINATORS:
-        raise ConfigError(f"unknown discriminator {name!r}; choose from {sorted(DISCRIMINATORS)}")
-    return DISCRIMINATORS[name](**conf)
+        super().__init__(periods, mpd_conf, "mrd", MultiResolutionSTFTDiscriminator(**(mrd_conf or {})))
 
 
 __all__ = [
     "MPD_DEFAULTS", "SubbandCQTDiscriminator", "MultiScaleSubbandCQTDiscriminator", "STFTMagnitudeDiscriminator",
-    "MultiResolutionSTFTDiscriminator", "MPDCQTDiscriminator", "MPDMRDDiscriminator", "DISCRIMINATORS",
-    "build_discriminator",
+    "MultiResolutionSTFTDiscriminator", "MPDCQTDiscriminator", "MPDMRDDiscriminator",
 ]
