@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.metrics.cli import add_scoring_args
 
 logger = logging.getLogger("score_tts")
 
@@ -58,23 +59,12 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--list", required=True, help="tsv: utt prompt_wav prompt_text target_text")
-    p.add_argument("--hyp_dir", required=True, help="directory with <utt>.wav outputs")
-    p.add_argument("--out_dir", required=True)
     p.add_argument("--ref_text", default=None, help="Kaldi text of the targets (overrides the list)")
     p.add_argument("--asr_judge", default="pocketsphinx", help="pocketsphinx | whisper_large_v3")
-    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                   help="comma-separated generation metrics (online ones: utmos, spk_sim_wavlm)")
     p.add_argument("--probe_hyp_text", default=None,
                    help="Kaldi text of the outputs decoded by an in-domain ASR judge (the Fbank probe): "
                         "adds wer_probe / cer_probe")
-    p.add_argument("--tag", default=None, help="row name in the summary (default: from out_dir)")
-    p.add_argument("--margins", default=None, help="'m1,m2' recorded for margin-sweep plots")
-    p.add_argument("--allow_missing", action="store_true",
-                   help="score the utterances that have an output instead of failing")
-    p.add_argument("--num_threads", type=int, default=1,
-                   help="torch threads for the judge models (small models: 1 is fastest on a "
-                        "shared CPU; 0 keeps torch's default)")
-    p.add_argument("--log_level", default="INFO")
+    add_scoring_args(p, DEFAULT_METRICS, "output")
     return p
 
 
@@ -82,8 +72,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Entry point; returns the metrics.json record."""
     from tqdm import tqdm
 
-    from espnet_plugin.bin.score_recon import (default_tag, load_wav_16k, parse_margins, set_threads,
-                                              write_per_utt)
+    from espnet_plugin.metrics.cli import default_tag, load_wav_16k, record_extras, start, write_per_utt
     from espnet_plugin.io.kaldi_dir import read_text
     from espnet_plugin.metrics import judges
     from espnet_plugin.metrics.generation import char_error_rate, word_error_rate
@@ -91,9 +80,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                                 score_utterance, write_metrics_json)
 
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    set_threads(args.num_threads)
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    names = start(args)
     probe_names = [n for n in ("wer_probe", "cer_probe") if n in names]
     names = [n for n in names if n not in probe_names]
     if args.probe_hyp_text:
@@ -166,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         n_nan={m.name: n_nan.get(m.name, 0) for m in metrics if m.aggregate == "mean"},
         n_missing=len(missing), asr_judge=args.asr_judge if asr is not None else None,
         list=os.path.abspath(args.list), hyp_dir=os.path.abspath(args.hyp_dir),
-        **({"margins": parse_margins(args.margins)} if args.margins else {}),
+        **record_extras(args),
     )
     logger.info("%s: %s", out / "metrics.json", rec["metrics"])
     return rec

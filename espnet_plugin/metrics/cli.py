@@ -1,0 +1,123 @@
+"""Shared pieces of the scoring entry points (``bin/score_recon.py``, ``bin/score_tts.py``).
+
+Their common options (hypothesis dir, output dir, metric list, tag, margins, threads), the audio
+reader both judges use (any wav.scp value as 16 kHz mono) and the ``per_utt.tsv`` writer.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+from typing import List, Mapping, Sequence
+
+import numpy as np
+
+from espnet_plugin.errors import ConfigError, DataError
+
+SR = 16000
+_TAG_PREFIXES = ("svae_", "tts_", "probe_")
+
+
+def default_tag(out_dir: str) -> str:
+    """Tag from the experiment dir: ``exp/svae_jmas/score_test`` -> ``jmas``.
+
+    The parent of ``out_dir`` with a ``svae_``/``tts_``/``probe_`` prefix removed, so the
+    three axes of one configuration share a tag.
+    """
+    name = Path(out_dir).resolve().parent.name
+    for p in _TAG_PREFIXES:
+        if name.startswith(p):
+            return name[len(p):]
+    return name
+
+
+def load_wav_16k(spec: str, utt: str, root: Path | None = None) -> np.ndarray:
+    """Read one wav.scp value (a file path, or a Kaldi ``ark:offset``/pipe) as (N,) float32 16 kHz.
+
+    Raises:
+        DataError: unreadable, missing or NaN audio (naming the utterance).
+    """
+    from espnet_plugin.io.audio import load_audio, resample
+
+    p = Path(spec)
+    if root is not None and not p.is_absolute() and not p.exists():
+        p = root / p
+    if p.is_file():
+        return load_audio(p, SR, utt_id=utt, allow_silence=True)
+    try:
+        import kaldiio
+
+        rate, data = kaldiio.load_mat(spec)
+    except Exception as exc:
+        raise DataError(f"utterance {utt!r}: cannot read audio {spec!r}: {exc}") from exc
+    x = np.asarray(data)
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / 32768.0
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    return resample(x.astype(np.float32), int(rate), SR)
+
+
+def write_per_utt(path: Path, rows: Mapping[str, Mapping[str, object]], columns: Sequence[str]) -> None:
+    """Tab-separated ``utt col1 col2 ...`` with floats as ``%.6g`` (``nan`` when undefined)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\t".join(["utt", *columns]) + "\n")
+        for utt, r in rows.items():
+            cells = []
+            for c in columns:
+                v = r.get(c, float("nan"))
+                if isinstance(v, float):
+                    cells.append("nan" if not math.isfinite(v) else f"{v:.6g}")
+                else:
+                    cells.append(str(v).replace("\t", " "))
+            f.write("\t".join([utt, *cells]) + "\n")
+
+
+def parse_margins(s: str | None) -> dict | None:
+    """``"0.5,0.25"`` -> ``{"m1": 0.5, "m2": 0.25}``; None passes through."""
+    if not s:
+        return None
+    try:
+        m1, m2 = (float(v) for v in s.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--margins {s!r}: expected 'm1,m2' numbers") from exc
+    return {"m1": m1, "m2": m2}
+
+
+def set_threads(n: int) -> None:
+    """``torch.set_num_threads(n)`` when ``n > 0`` (0: leave torch's default)."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def add_scoring_args(p: argparse.ArgumentParser, default_metrics: Sequence[str], what: str) -> None:
+    """The options every scorer has: ``--hyp_dir --out_dir --metrics --tag --margins
+    --allow_missing --num_threads --log_level`` (``what``: "hypothesis" or "output")."""
+    p.add_argument("--hyp_dir", required=True, help=f"directory with <utt>.wav {what}s")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--metrics", default=",".join(default_metrics),
+                   help="comma-separated metrics (online ones: utmos, spk_sim_wavlm)")
+    p.add_argument("--tag", default=None, help="row name in the summary (default: from out_dir)")
+    p.add_argument("--margins", default=None, help="'m1,m2' recorded for margin-sweep plots")
+    p.add_argument("--allow_missing", action="store_true",
+                   help=f"score the utterances that have a {what} instead of failing")
+    p.add_argument("--num_threads", type=int, default=1,
+                   help="torch threads for the judge models (small models: 1 is fastest on a "
+                        "shared CPU; 0 keeps torch's default)")
+    p.add_argument("--log_level", default="INFO")
+
+
+def start(args: argparse.Namespace) -> List[str]:
+    """Set up logging and threads for a scorer; returns the requested metric names."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    set_threads(args.num_threads)
+    return [m.strip() for m in args.metrics.split(",") if m.strip()]
+
+
+def record_extras(args: argparse.Namespace) -> dict:
+    """``{"margins": {...}}`` when ``--margins`` was given (for the margin-sweep plots), else ``{}``."""
+    return {"margins": parse_margins(args.margins)} if args.margins else {}
