@@ -116,6 +116,7 @@ def test_write_metrics_json(tmp_path):
     assert back["directions"] == {"pesq": "higher", "stoi": "higher"}
     assert back["n"] == 7 and back["axis"] == "reconstruction" and back["tag"] == "t"
     assert back["n_nan"] == {"stoi": 7}
+    assert rec["metrics"]["pesq"] == 3.5  # the record returned is the one written
     with pytest.raises(ConfigError, match="no direction"):
         write_metrics_json(tmp_path / "m.json", axis="understanding", tag="t",
                            metrics={"mystery": 1.0}, n=1)

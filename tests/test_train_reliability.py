@@ -100,8 +100,6 @@ def test_nan_loss_is_skipped_and_counted(speech_corpus, tmp_path, monkeypatch):
 
 
 def test_persistent_nan_stops_with_clear_error():
-    import argparse
-
     from espnet_plugin.tasks.speech_vae import SpeechVAETask
 
     args = SpeechVAETask.get_parser().parse_args(["--config", str(CPU_CONF / "train_svae_vanilla.yaml"),

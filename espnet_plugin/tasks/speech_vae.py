@@ -18,7 +18,6 @@ Data: ``audio`` (wav.scp, ``sound``) and optionally ``teacher_feats`` (the teach
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
