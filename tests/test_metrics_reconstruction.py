@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from espnet_plugin.metrics import reconstruction as R
+from espnet_plugin.metrics.registry import get_metric
 
 SR = 16000
 
@@ -141,8 +142,20 @@ def test_online_speaker_metric_skipped(monkeypatch):
     monkeypatch.setenv("ESPNET_PLUGIN_WAVLM_SV", "/nonexistent/wavlm-sv")
     from espnet_plugin.metrics.registry import Metric
 
-    m = Metric("tmp", "higher", None, "reconstruction", ("ref", "hyp"), loader=R._wavlm_loader)
+    loader = get_metric("spk_sim_wavlm", "reconstruction").loader
+    m = Metric("tmp", "higher", None, "reconstruction", ("ref", "hyp"), loader=loader)
     assert m.resolve() is None
+
+
+def test_online_speaker_metric_aligns_its_inputs(monkeypatch):
+    # the loaded judge gets (ref, hyp) trimmed to a common length, in that order
+    from espnet_plugin.metrics import judges
+
+    seen = []
+    monkeypatch.setattr(judges, "load_wavlm_sv", lambda: lambda a, b: seen.append((len(a), len(b), a[0])) or 0.5)
+    fn = get_metric("spk_sim_wavlm", "reconstruction").loader()
+    assert fn(ref=np.ones(1000), hyp=np.zeros(900)) == 0.5
+    assert seen == [(900, 900, 1.0)]
 
 
 def test_score_recon_bin(tmp_path, clip, noisy):

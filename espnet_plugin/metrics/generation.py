@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from espnet_plugin.metrics import judges
-from espnet_plugin.metrics.registry import Metric, add_metric, register_metric
+from espnet_plugin.metrics.registry import register_metric
 
 logger = logging.getLogger(__name__)
 
@@ -53,28 +53,26 @@ def _pairs(refs: Sequence[str], hyps: Sequence[str]) -> tuple[list[str], list[st
     return [r[i] for i in keep], [h[i] for i in keep]
 
 
-def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
-    """Corpus WER in percent, ``100 * (S + D + I) / N``; NaN when there are no reference words."""
+def _error_rate(refs: Sequence[str], hyps: Sequence[str], unit: str) -> float:
+    """``100 * (S + D + I) / N`` over ``unit`` ("words" or "characters"); NaN with no references."""
     import jiwer
 
     r, h = _pairs(refs, hyps)
     if not r:
         return float("nan")
-    o = jiwer.process_words(r, h)
+    o = jiwer.process_words(r, h) if unit == "words" else jiwer.process_characters(r, h)
     n = o.substitutions + o.deletions + o.hits
     return 100.0 * (o.substitutions + o.deletions + o.insertions) / n
+
+
+def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER in percent, ``100 * (S + D + I) / N``; NaN when there are no reference words."""
+    return _error_rate(refs, hyps, "words")
 
 
 def char_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus CER in percent over characters (spaces included); NaN with no references."""
-    import jiwer
-
-    r, h = _pairs(refs, hyps)
-    if not r:
-        return float("nan")
-    o = jiwer.process_characters(r, h)
-    n = o.substitutions + o.deletions + o.hits
-    return 100.0 * (o.substitutions + o.deletions + o.insertions) / n
+    return _error_rate(refs, hyps, "characters")
 
 
 @register_metric("wer", direction="lower", axis="generation", needs=("refs", "hyps"),
@@ -121,19 +119,6 @@ def tts_mos(hyp: np.ndarray) -> float:
     return judges.mos_distillmos(hyp)
 
 
-def _utmos_loader():
-    f = judges.load_utmos()
-    return lambda hyp: f(hyp)
-
-
-def _wavlm_loader():
-    f = judges.load_wavlm_sv()
-    return lambda prompt, hyp: f(prompt, hyp)
-
-
-add_metric(Metric("utmos", "higher", None, "generation", ("hyp",), loader=_utmos_loader,
-                  description="UTMOS22 strong MOS estimate (online weights)"))
-add_metric(Metric("spk_sim_wavlm", "higher", None, "generation", ("prompt", "hyp"),
-                  loader=_wavlm_loader, description="WavLM x-vector cosine (online weights)"))
+judges.add_online_judges("generation", pair=("prompt", "hyp"))
 
 DEFAULT_METRICS = ("wer", "cer", "spk_sim", "mos")

@@ -25,11 +25,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
-from espnet_plugin.metrics.registry import JudgeUnavailable
+from espnet_plugin.metrics.registry import JudgeUnavailable, Metric, add_metric
 
 logger = logging.getLogger(__name__)
 
@@ -240,3 +240,23 @@ def load_wavlm_sv() -> Callable[[np.ndarray, np.ndarray], float]:
         return float(torch.dot(embed(a), embed(b)))
 
     return sim
+
+
+def add_online_judges(axis: str, pair: tuple, align: Optional[Callable] = None) -> None:
+    """Register the online-weight judges of ``axis``: ``utmos`` (on ``hyp``) and ``spk_sim_wavlm``
+    (WavLM x-vector cosine of the two inputs named by ``pair``, e.g. ``("ref", "hyp")``, first passed
+    through ``align(a, b) -> (a, b)`` when given). Their loaders raise :class:`JudgeUnavailable`
+    without local weights, and the metrics are then skipped."""
+    def utmos_loader():
+        f = load_utmos()
+        return lambda hyp: f(hyp)
+
+    def wavlm_loader():
+        f = load_wavlm_sv()
+        first, second = pair
+        return lambda **kw: f(*(align(kw[first], kw[second]) if align else (kw[first], kw[second])))
+
+    add_metric(Metric("utmos", "higher", None, axis, ("hyp",), loader=utmos_loader,
+                      description="UTMOS22 strong MOS estimate (online weights)"))
+    add_metric(Metric("spk_sim_wavlm", "higher", None, axis, tuple(pair), loader=wavlm_loader,
+                      description="WavLM x-vector cosine (online weights)"))

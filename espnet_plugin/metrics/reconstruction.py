@@ -23,7 +23,7 @@ import logging
 import numpy as np
 
 from espnet_plugin.metrics import judges
-from espnet_plugin.metrics.registry import Metric, add_metric, register_metric
+from espnet_plugin.metrics.registry import register_metric
 
 logger = logging.getLogger(__name__)
 
@@ -149,19 +149,6 @@ def mos(hyp: np.ndarray) -> float:
     return judges.mos_distillmos(hyp)
 
 
-def _utmos_loader():
-    f = judges.load_utmos()
-    return lambda hyp: f(hyp)
-
-
-def _wavlm_loader():
-    f = judges.load_wavlm_sv()
-    return lambda ref, hyp: f(*align_pair(ref, hyp))
-
-
-add_metric(Metric("utmos", "higher", None, "reconstruction", ("hyp",), loader=_utmos_loader,
-                  description="UTMOS22 strong MOS estimate (online weights)"))
-add_metric(Metric("spk_sim_wavlm", "higher", None, "reconstruction", ("ref", "hyp"),
-                  loader=_wavlm_loader, description="WavLM x-vector cosine (online weights)"))
+judges.add_online_judges("reconstruction", pair=("ref", "hyp"), align=align_pair)
 
 DEFAULT_METRICS = ("pesq", "stoi", "mel_distance", "spk_sim", "mos")
