@@ -67,6 +67,11 @@ probe_train_set=""      # Probe training set (default: --train_set).
 probe_valid_set=""      # Probe validation set (default: --valid_set).
 probe_test_set=""       # Probe test set (default: the first of --test_sets).
 probe_baselines="fbank" # Probes independent of the VAE: fbank (ESPnet default frontend), teacher.
+probe_feature=latent    # What the svae_latent frontend gives the probe: latent | weighted_layers (tag <cfg>_layers).
+probe_input=auto        # frontend (frozen VAE run on the fly) | latents (stage-10 ark) | auto (latents on CPU when extracted).
+probe_inference_model=valid.loss.ave.pth  # Probe checkpoint used for decoding.
+probe_decode_modes="greedy beam"  # CTC decodings of the probe (conf/probe/decode_ctc_<mode>.yaml).
+probe_sid_heldout=0.2   # Held-out share of each training speaker's utterances for the speaker-id probe.
 token_type=char         # char or bpe (sentencepiece) for the TTS and probe token lists.
 nbpe=100                # BPE vocabulary size when token_type=bpe.
 
@@ -172,6 +177,12 @@ stats_dir=${expdir}/svae_stats_${fs}
 hash_of() { { for x in "$@"; do if [ -f "$x" ]; then sha256sum "$x"; else echo "$x"; fi; done; } | sha256sum | cut -c1-16; }
 is_done() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 mark_done() { echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
+# merge_job_scps <dir>/<name> <nj>: the <name>.<job>.scp lists of <nj> parallel jobs -> <name>.scp
+# (sorted, written atomically); one job writes <name>.scp itself
+merge_job_scps() {
+    [ "$2" -gt 1 ] || return 0
+    cat "$1".[0-9]*.scp | sort > "$1.scp.tmp" && mv "$1.scp.tmp" "$1.scp" && rm -f "$1".[0-9]*.scp
+}
 stage_msg() { log "== Stage $1/23: $2 [$(date -u -d @${SECONDS} +%M:%S) elapsed]"; }
 
 if "${gpu_inference}"; then _device=cuda; _icmd=${cuda_cmd}; _ngpu_inf=1; else _device=cpu; _icmd=${decode_cmd}; _ngpu_inf=0; fi
@@ -361,7 +372,7 @@ run_config() {
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${dec}/logs/inference.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
                 --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dec}/ref_wav.scp \
                 --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB
-            if [ "${_nj}" -gt 1 ]; then cat ${dec}/wav.*.scp | sort > ${dec}/wav.scp; rm -f ${dec}/wav.*.scp; fi
+            merge_job_scps ${dec}/wav ${_nj}
             mark_done ${dec}/.done "${key}"
             log "  $(wc -l < ${dec}/wav.scp) resyntheses in ${dec}/wav"
         fi
@@ -399,10 +410,7 @@ run_config() {
                 --write_wav false --device ${_device} --num_jobs ${_nj} --job_index JOB
             for dset in ${todo_sets}; do
                 local out=${svae_exp}/latents/${dset}
-                if [ "${_nj}" -gt 1 ]; then
-                    cat ${out}/latents.*.scp | sort > ${out}/latents.scp.tmp && mv ${out}/latents.scp.tmp ${out}/latents.scp
-                    rm -f ${out}/latents.*.scp
-                fi
+                merge_job_scps ${out}/latents ${_nj}
                 mark_done ${out}/.done "$(hash_of ${model_file} ${dumpdir}/raw/${dset}/wav.scp)"
                 log "  ${dset}: $(wc -l < ${out}/latents.scp) latent sequences -> ${out}/latents.scp"
             done

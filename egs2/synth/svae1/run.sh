@@ -9,9 +9,6 @@ set -e
 set -u
 set -o pipefail
 
-# CTC greedy decoding only on CPU (beam search is an option: probe_decode_modes="greedy beam")
-export probe_decode_modes=${probe_decode_modes:-greedy}
-
 train_set=train
 valid_set=dev
 test_sets="test"
@@ -31,6 +28,7 @@ test_sets="test"
     --tts_inference_args "--nfe 16" \
     --probe_config conf/probe/train_probe_cpu.yaml \
     --probe_args "--max_epoch 2" \
+    --probe_decode_modes greedy \
     --tts_args "--max_epoch 6" \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \

@@ -14,13 +14,8 @@
 #   21 speaker id on held-out utterances of ${probe_train_set}'s speakers, WER/CER
 #      -> ${expdir}/probe_<tag>/scores/metrics.json (axis "understanding": wer, cer, sid_acc)
 #
-# Knobs not declared in svae.sh (set them in the environment):
-probe_feature=${probe_feature:-latent}      # svae_latent frontend: latent | weighted_layers (tag <cfg>_layers)
-probe_input=${probe_input:-auto}            # frontend (frozen VAE run on the fly) | latents (stage-10 ark)
-                                            # | auto: latents on CPU (ngpu=0) when extracted, else frontend
-probe_inference_model=${probe_inference_model:-valid.loss.ave.pth}
-probe_decode_modes=${probe_decode_modes:-"greedy beam"}   # conf/probe/decode_ctc_<mode>.yaml
-probe_sid_heldout=${probe_sid_heldout:-0.2}  # held-out share of each training speaker's utterances
+# Options (declared in svae.sh): probe_config probe_args probe_{train,valid,test}_set probe_baselines
+# probe_feature probe_input probe_inference_model probe_decode_modes probe_sid_heldout
 
 _probe_sets() {
     _ptrain=${probe_train_set:-${train_set}}
