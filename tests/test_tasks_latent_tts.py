@@ -224,3 +224,39 @@ def test_inference_writes_wavs_latents_and_follows_duration_rule(trained, tmp_pa
     (tmp_path / "bad.tsv").write_text("x\tmissing.wav\tab\tcd\n")
     with pytest.raises(DataError):
         inference(tmp_path / "bad.tsv", tmp_path / "out3", d / "exp" / "config.yaml", d / "exp" / "1epoch.pth", **kw)
+
+
+def test_two_gloo_ranks_train_the_latent_tts_in_sync(trained, tmp_path):
+    # ESPnet's launcher path with two processes: the EMA (updated inside forward) and the
+    # normaliser must not make the ranks drift apart
+    import json
+    import subprocess
+    import sys
+
+    d, _ = trained
+    data = []
+    for split in ("train", "valid"):
+        data += [f"--{split}_data_path_and_name_and_type", f"{d}/feats.scp,feats,kaldi_ark",
+                 f"--{split}_data_path_and_name_and_type", f"{d}/text,text,text"]
+    procs = []
+    for rank in range(2):
+        cmd = [sys.executable, "-m", "espnet_plugin.bin.latent_tts_train", "--config", str(d / "conf.yaml"),
+               "--output_dir", str(tmp_path / "exp"), "--max_epoch", "1", "--num_iters_per_epoch", "2",
+               "--normalize", "global_mvn", "--normalize_conf", f"stats_file={d}/stats/train/feats_stats.npz",
+               "--train_shape_file", f"{d}/stats/train/feats_shape",
+               "--valid_shape_file", f"{d}/stats/valid/feats_shape",
+               "--multiprocessing_distributed", "false", "--dist_backend", "gloo", "--dist_world_size", "2",
+               "--dist_rank", str(rank), "--dist_init_method", f"file://{tmp_path / 'dist_init'}", *data]
+        procs.append(subprocess.Popen(cmd, stdout=open(tmp_path / f"rank{rank}.log", "w"),
+                                      stderr=subprocess.STDOUT))
+    for rank, p in enumerate(procs):
+        try:
+            assert p.wait(timeout=300) == 0, (tmp_path / f"rank{rank}.log").read_text()[-3000:]
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail("DDP ranks of the latent TTS deadlocked")
+    sync = json.loads((tmp_path / "exp" / "ddp_sync.json").read_text())
+    assert sync == {**sync, "in_sync": True, "world_size": 2}
+    state = torch.load(tmp_path / "exp" / "1epoch.pth", map_location="cpu")
+    assert any(k.startswith("ema.module.") for k in state)

@@ -83,3 +83,35 @@ def test_skip_discriminator_prob_is_refused_under_ddp():
     check_gan_options(SimpleNamespace(skip_discriminator_prob=0.0), distributed=True)
     with pytest.raises(ValueError, match="skip_discriminator_prob"):
         check_gan_options(SimpleNamespace(skip_discriminator_prob=0.3), distributed=True)
+
+
+_DRIFT = """
+import json, sys, torch
+from espnet_plugin.train.safe_trainer import check_ranks_in_sync
+rank, init, out, drift = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 3)
+with torch.no_grad():
+    model.weight[0, 0] += drift * rank
+try:
+    check_ranks_in_sync(model, out, distributed=True)
+    print("IN SYNC")
+except RuntimeError as exc:
+    print("ERROR", exc)
+"""
+
+
+def _drift_run(tmp_path, drift: float) -> list[str]:
+    init = f"file://{tmp_path / f'init{drift}'}"
+    procs = [subprocess.Popen([sys.executable, "-c", _DRIFT, str(r), init, str(tmp_path), str(drift)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    return [p.communicate(timeout=120)[0] for p in procs]
+
+
+def test_in_sync_check_catches_a_single_drifting_weight(tmp_path):
+    assert all("IN SYNC" in out for out in _drift_run(tmp_path, 0.0))
+    # one weight on one rank off by 1e-6: both ranks raise
+    outs = _drift_run(tmp_path, 1e-6)
+    assert all("ERROR DDP ranks ended with different weights" in out for out in outs), outs
+    assert json.loads((tmp_path / "ddp_sync.json").read_text())["in_sync"] is False

@@ -28,11 +28,11 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.train.preprocessor import CommonPreprocessor
-from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.train.safe_trainer import SafeTrainer
 from espnet_plugin.tts.cfm import CFM
 from espnet_plugin.tts.dit import DiT
 from espnet_plugin.tts.ema import EMA
@@ -150,7 +150,7 @@ class LatentTTSTask(AbsTask):
 
     num_optimizers: int = 1
     class_choices_list = [normalize_choices]
-    trainer = Trainer
+    trainer = SafeTrainer  # ESPnet's Trainer, checkpoints written atomically, DDP ranks checked in sync
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
