@@ -115,3 +115,18 @@ def test_in_sync_check_catches_a_single_drifting_weight(tmp_path):
     outs = _drift_run(tmp_path, 1e-6)
     assert all("ERROR DDP ranks ended with different weights" in out for out in outs), outs
     assert json.loads((tmp_path / "ddp_sync.json").read_text())["in_sync"] is False
+
+
+def test_chunk_iterators_are_refused_with_a_clear_error(speech_corpus):
+    # ESPnet's chunk iterator splits utterances (not batches) across ranks, so ranks get unequal
+    # batch counts; it also fails under numpy >= 2.3. The task crops segments itself and refuses it.
+    from espnet2.train.distributed_utils import DistributedOption
+
+    from espnet_plugin.errors import ConfigError
+    from espnet_plugin.tasks.speech_vae import SpeechVAETask
+
+    cmd = svae_train_cmd(CPU_CONF / "train_svae_vanilla.yaml", speech_corpus, "unused",
+                         extra=["--iterator_type", "chunk", "--chunk_length", "2000"])
+    args = SpeechVAETask.get_parser().parse_args(cmd)
+    with pytest.raises(ConfigError, match="iterator_type chunk"):
+        SpeechVAETask.build_iter_factory(args, DistributedOption(), "train")

@@ -99,6 +99,22 @@ class SpeechVAETask(AbsTask):
         return SpeechVAEPreprocessor(train=train, segment_size=args.segment_size, hop_length=hop, teacher_hop=teacher_hop)
 
     @classmethod
+    def build_iter_factory(cls, args: argparse.Namespace, distributed_option, mode: str, kwargs=None):
+        """ESPnet's iterators, minus the chunk ones (refused with a clear error).
+
+        Training crops are made by the preprocessor (``--segment_size``, aligned with the teacher's
+        frames), so chunking is not needed; ESPnet's chunk iterator would also cut the audio without
+        the teacher features and fails with numpy >= 2.3 (``int()`` of a 1-element array).
+        """
+        itype = args.valid_iterator_type if mode == "valid" and args.valid_iterator_type else args.iterator_type
+        if itype in ("chunk", "category_chunk"):
+            raise ConfigError(
+                f"--iterator_type {itype} is not supported by the speech VAE task: the preprocessor already "
+                "crops --segment_size samples aligned with the teacher features; use sequence (default)"
+            )
+        return super().build_iter_factory(args, distributed_option, mode, kwargs)
+
+    @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         return ("audio",)
 
