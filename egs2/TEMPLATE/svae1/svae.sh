@@ -341,7 +341,7 @@ run_config() {
             fi
             mkdir -p ${svae_exp}; echo "${key}" > ${svae_exp}/.key_train
             # shellcheck disable=SC2046,SC2086
-            ${cuda_cmd} --gpu ${ngpu} ${svae_exp}/train.log ${python} -m espnet2.bin.launch \
+            ${python} -m espnet2.bin.launch \
                 --cmd "${cuda_cmd} --name ${svae_exp}/train.log" --log ${svae_exp}/train.log \
                 --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${svae_exp}/.dist_init_ \
                 --multiprocessing_distributed true -- \

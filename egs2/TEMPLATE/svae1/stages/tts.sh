@@ -78,7 +78,7 @@ run_tts_stages() {
             mkdir -p ${tts_exp}; echo "${key}" > ${tts_exp}/.key_train
             local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
             # shellcheck disable=SC2086
-            ${cuda_cmd} --gpu ${ngpu} ${tts_exp}/train.log ${python} -m espnet2.bin.launch \
+            ${python} -m espnet2.bin.launch \
                 --cmd "${cuda_cmd} --name ${tts_exp}/train.log" --log ${tts_exp}/train.log \
                 --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${tts_exp}/.dist_init_ \
                 --multiprocessing_distributed true -- \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local job runner with the interface of Kaldi/ESPnet's run.pl:
 #   utils/run.sh [--gpu N] [--mem X] [--num_threads N] [JOB=1:N] <log> <command...>
+# Also reachable as utils/run.pl: espnet2.bin.launch then refuses --num_nodes > 1 with a clear error.
 # "JOB" in the log name and the command is replaced by the job index; jobs run in parallel;
 # each job's output goes to its log (with the command and its exit status); the runner fails
 # (naming the failed logs) if any job fails.
