@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from espnet_plugin.distill.teacher import CACHE_INFO, Teacher
+from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
 from espnet_plugin.io.audio import load_audio
 from espnet_plugin.io.kaldi_dir import read_scp
@@ -51,16 +52,35 @@ def write_info(teacher: Teacher, out: Path, suffix: str = "") -> None:
     os.replace(tmp, out / (CACHE_INFO + suffix))
 
 
+def merge_jobs(out: Path, n: int) -> None:
+    """``feats.<i>.scp`` and ``teacher_info.json.<i>`` of jobs 1..n -> ``feats.scp`` + ``teacher_info.json``.
+
+    Raises:
+        DataError: a job left no output (it failed or is still running), or two jobs used
+            different teachers (their info files differ): the cache would mix features.
+    """
+    parts = [out / f"feats.{i}.scp" for i in range(1, n + 1)]
+    infos = [out / f"{CACHE_INFO}.{i}" for i in range(1, n + 1)]
+    missing = [str(p) for p in parts + infos if not p.is_file()]
+    if missing:
+        raise DataError(f"cannot merge the teacher cache in {out}: missing job outputs {missing}")
+    texts = {p.read_text() for p in infos}
+    if len(texts) != 1:
+        raise DataError(f"cannot merge the teacher cache in {out}: the {n} jobs used different teachers "
+                        f"({', '.join(p.name for p in infos)} differ)")
+    merge_scps(parts, out / "feats.scp")
+    os.replace(infos[0], out / CACHE_INFO)
+    for p in parts + infos[1:]:
+        p.unlink()
+
+
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if args.merge:  # no teacher needed: job 1 recorded its identity
-        merge_scps([out / f"feats.{i}.scp" for i in range(1, args.merge + 1)], out / "feats.scp")
-        os.replace(out / (CACHE_INFO + ".1"), out / CACHE_INFO)
-        for i in range(2, args.merge + 1):
-            (out / (CACHE_INFO + f".{i}")).unlink(missing_ok=True)
+    if args.merge:  # no teacher needed: every job recorded its teacher's identity
+        merge_jobs(out, args.merge)
         return
     teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer).to(args.device)
     wavs = read_scp(args.wav_scp)

@@ -282,7 +282,8 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
         ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/dump.JOB.log ${python} -m espnet_plugin.bin.dump_teacher \
             --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} $(teacher_dump_args) \
             --device ${_device} --num_jobs ${_nj} --job_index JOB
-        if [ "${_nj}" -gt 1 ]; then ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} --merge ${_nj}; else mv ${out}/feats.1.scp ${out}/feats.scp 2>/dev/null || true; fi
+        # one job writes feats.scp itself; N jobs are merged (checking they used the same teacher)
+        [ "${_nj}" -le 1 ] || ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} --merge ${_nj}
         mark_done ${out}/.done "${key}"
         log "  ${dset}: $(wc -l < ${out}/feats.scp) utterances -> ${out}/feats.scp"
     done
