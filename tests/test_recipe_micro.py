@@ -130,7 +130,9 @@ def test_every_stage_runs_and_summarises(micro):
 def test_rerun_changes_nothing(micro):
     recipe, opts, _, tmp = micro
     before = _snapshot(recipe)
-    log = _run(recipe, *opts, log=tmp / "rerun.log")
+    # the default stop stage: everything, and the run ends (the demo server is not started unasked)
+    log = _run(recipe, *opts[:-2], log=tmp / "rerun.log")
+    assert "Stage 23 (Gradio demo) not started" in log and "Successfully finished" in log
     after = _snapshot(recipe)
     changed = [k for k in before if after.get(k) != before[k]]
     # the summary is recomputed from the (unchanged) metrics files each time; everything else is kept

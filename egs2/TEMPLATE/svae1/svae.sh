@@ -80,6 +80,7 @@ summary_dir=""          # Default: ${expdir}/summary
 summary_baseline_recon=mel_vocoder  # Row serving as the reconstruction baseline (Mel + vocoder).
 summary_baseline_und=fbank          # Row serving as the understanding baseline (Fbank probe).
 summary_baseline_gen=mel_vocoder    # Row serving as the generation baseline (Mel + F5-TTS).
+demo=false              # Start the Gradio demo after the summary (it serves until Ctrl-C); --stage 23 starts it too.
 demo_port=7860          # Port of the Gradio demo (binds 127.0.0.1).
 
 # [Task dependent] Set the datadir name created by local/data.sh

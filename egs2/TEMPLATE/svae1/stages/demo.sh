@@ -42,6 +42,11 @@ run_demo_stage() {
     if [ "${stage}" -gt 23 ] || [ "${stop_stage}" -lt 23 ]; then
         return 0
     fi
+    # a server that runs until Ctrl-C: never the end of an unattended run unless asked for
+    if [ "${stage}" -ne 23 ] && ! "${demo}"; then
+        log "Stage 23 (Gradio demo) not started: ./run.sh --stage 23 (or --demo true) serves it"
+        return 0
+    fi
     stage_msg 23 "Gradio demo: listen to the resyntheses side by side"
     local exp_args tts_args examples=""
     exp_args=$(demo_exp_args)
