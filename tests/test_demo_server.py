@@ -126,14 +126,14 @@ def test_cli_refuses_bad_inputs(tmp_path, capsys):
     assert e.value.code == 2
 
 
-def _run_stage(tmp_path, stage, stop_stage):
+def _run_stage(tmp_path, stage, stop_stage, demo="false"):
     import subprocess
 
     script = Path(__file__).resolve().parents[1] / "egs2/TEMPLATE/svae1/stages/demo.sh"
     body = f"""set -euo pipefail
 log() {{ echo "LOG $*"; }}; stage_msg() {{ echo "STAGE $1"; }}
 stage={stage}; stop_stage={stop_stage}; expdir={tmp_path}/exp; dumpdir={tmp_path}/dump; test_set=test
-python=echo; demo_port=7999; _device=cpu
+python=echo; demo={demo}; demo_port=7999; _device=cpu
 . {script}
 run_demo_stage"""
     return subprocess.run(["bash", "-c", body], capture_output=True, text=True, timeout=30)
@@ -150,7 +150,11 @@ def test_stage_23_starts_demo_on_trained_models(tmp_path):
         (exp / f).write_text("")
     (tmp_path / "dump/raw/test").mkdir(parents=True)
     (tmp_path / "dump/raw/test/wav.scp").write_text("u x.wav\n")
-    res = _run_stage(tmp_path, 1, 10000)
+    # a whole run does not end in a server unless asked (--demo true); --stage 23 asks
+    unasked = _run_stage(tmp_path, 1, 10000)
+    assert unasked.returncode == 0 and "not started" in unasked.stdout and "bin.demo" not in unasked.stdout
+    assert "-m espnet_plugin.bin.demo" in _run_stage(tmp_path, 23, 10000).stdout
+    res = _run_stage(tmp_path, 1, 10000, demo="true")
     assert res.returncode == 0, res.stderr
     cmd = [line for line in res.stdout.splitlines() if line.startswith("-m espnet_plugin.bin.demo")]
     assert len(cmd) == 1, res.stdout
