@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from espnet_plugin.errors import DataError
-from espnet_plugin.io.audio import load_audio, resample, write_audio
+from espnet_plugin.io.audio import load_audio, resample, resolve_listed_path, write_audio
 
 
 def _sine(fs: int, seconds: float, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
@@ -109,6 +110,18 @@ def test_relative_path_with_root(tmp_path):
     (tmp_path / "sub").mkdir()
     write_audio(tmp_path / "sub" / "r.wav", _sine(16000, 0.1), 16000)
     assert load_audio("sub/r.wav", root=tmp_path).shape == (1600,)
+
+
+def test_listed_paths_resolve_from_cwd_first_then_the_list_dir(tmp_path, monkeypatch):
+    lists, here = tmp_path / "lists", tmp_path / "here"
+    (lists / "a").mkdir(parents=True)
+    (here / "a").mkdir(parents=True)
+    (lists / "a" / "x.wav").write_bytes(b"")
+    monkeypatch.chdir(here)
+    assert resolve_listed_path("a/x.wav", lists) == lists / "a" / "x.wav"  # only beside the list
+    (here / "a" / "x.wav").write_bytes(b"")
+    assert resolve_listed_path("a/x.wav", lists) == Path("a/x.wav")  # exists from cwd: as written
+    assert resolve_listed_path(lists / "a" / "x.wav", "/elsewhere") == lists / "a" / "x.wav"
 
 
 _HEADERS = [b"", b"RIFF", b"RIFF\x24\x00\x00\x00WAVEfmt ", b"fLaC", b"OggS", b"FORM"]

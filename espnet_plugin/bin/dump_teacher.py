@@ -27,7 +27,7 @@ from tqdm import tqdm
 from espnet_plugin.distill.teacher import CACHE_INFO, Teacher
 from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
-from espnet_plugin.io.audio import load_audio
+from espnet_plugin.io.audio import load_audio, resolve_listed_path
 from espnet_plugin.io.kaldi_dir import read_scp
 
 
@@ -90,8 +90,8 @@ def main(cmd=None) -> None:
     logging.info(f"teacher {args.upstream} layer {teacher.layer} ({teacher.feature_dim}-d, hop {teacher.downsample_rate}) on {len(keys)} utts")
     with atomic_ark_writer(out / f"feats{suffix}.ark", out / f"feats{suffix}.scp") as writer:
         for key in tqdm(keys, desc=f"teacher features{suffix}", mininterval=5, file=sys.stderr):
-            path = wavs[key] if os.path.isabs(wavs[key]) else str(root / wavs[key]) if not os.path.exists(wavs[key]) else wavs[key]
-            wav = torch.from_numpy(load_audio(path, 16000, utt_id=key)).to(args.device)
+            wav = load_audio(resolve_listed_path(wavs[key], root), 16000, utt_id=key)
+            wav = torch.from_numpy(wav).to(args.device)
             feats, _ = teacher(wav[None])
             writer[key] = feats[0].cpu().numpy().astype(np.float32)
     write_info(teacher, out, suffix="" if args.num_jobs == 1 else f".{args.job_index}")

@@ -131,13 +131,6 @@ class LatentTTS:
         return results
 
 
-def _resolve(path: str, list_dir: Path) -> Path:
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    return list_dir / p
-
-
 def inference(
     list_file: PathLike,
     output_dir: PathLike,
@@ -163,7 +156,7 @@ def inference(
     """
     from espnet_plugin.bin.score_tts import read_pair_list
     from espnet_plugin.io.ark import atomic_ark_writer
-    from espnet_plugin.io.audio import load_audio, write_audio
+    from espnet_plugin.io.audio import load_audio, resolve_listed_path, write_audio
 
     tts = LatentTTS(train_config, model_file, vae, vae_config, vae_model_file, device, use_ema)
     fs = int(tts.vae.fs)
@@ -176,7 +169,7 @@ def inference(
     with atomic_ark_writer(out / "latents.ark", out / "latents.scp") as writer:
         for s in range(0, len(keys), batch_size):
             batch = keys[s : s + batch_size]
-            wavs = [load_audio(_resolve(pairs[k][0], list_dir), fs, utt_id=k) for k in batch]
+            wavs = [load_audio(resolve_listed_path(pairs[k][0], list_dir), fs, utt_id=k) for k in batch]
             t0 = time.perf_counter()
             res = tts.synthesize(
                 wavs, [pairs[k][1] for k in batch], [pairs[k][2] for k in batch],

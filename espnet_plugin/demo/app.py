@@ -20,7 +20,7 @@ import numpy as np
 
 from espnet_plugin.demo.inference import DEMO_METRICS, FS, ModelBank, TTSDemo, run_resynthesis
 from espnet_plugin.errors import ConfigError, EspnetPluginError
-from espnet_plugin.io.audio import encode_wav
+from espnet_plugin.io.audio import encode_wav, resolve_listed_path
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,7 @@ def read_examples(source: Optional[Union[str, Path]], n: int = 4) -> list[tuple[
             parts = line.strip().split(maxsplit=1)
             if len(parts) != 2 or parts[1].endswith("|"):
                 continue
-            wav = Path(parts[1])
-            if not wav.is_absolute() and not wav.is_file():
-                wav = p.parent / wav
+            wav = resolve_listed_path(parts[1], p.parent)
             if wav.is_file():
                 out.append((parts[0], wav))
             if len(out) >= n:

@@ -40,6 +40,18 @@ def resolve_audio_path(path: PathLike, root: PathLike | None = None) -> Path:
     return p
 
 
+def resolve_listed_path(entry: PathLike, list_dir: PathLike) -> Path:
+    """A path as written in a list file (wav.scp, a TTS pair list) located in ``list_dir``.
+
+    As is when absolute or when it exists from the current directory; otherwise relative to
+    ``list_dir`` (lists that name their audio relative to themselves).
+    """
+    p = Path(entry)
+    if p.is_absolute() or p.exists():
+        return p
+    return Path(list_dir) / p
+
+
 def resample(wav: np.ndarray, orig_fs: int, fs: int) -> np.ndarray:
     """Polyphase resampling (scipy ``resample_poly``) of a mono signal.
 

@@ -38,11 +38,9 @@ def load_wav_16k(spec: str, utt: str, root: Path | None = None) -> np.ndarray:
     Raises:
         DataError: unreadable, missing or NaN audio (naming the utterance).
     """
-    from espnet_plugin.io.audio import load_audio, resample
+    from espnet_plugin.io.audio import load_audio, resample, resolve_listed_path
 
-    p = Path(spec)
-    if root is not None and not p.is_absolute() and not p.exists():
-        p = root / p
+    p = Path(spec) if root is None else resolve_listed_path(spec, root)
     if p.is_file():
         return load_audio(p, SR, utt_id=utt, allow_silence=True)
     try:
