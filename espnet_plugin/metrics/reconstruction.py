@@ -41,6 +41,15 @@ def _is_silent(x: np.ndarray) -> bool:
     return x.size == 0 or float(np.max(np.abs(x))) < SILENCE_PEAK
 
 
+def _silent_pair(r: np.ndarray, h: np.ndarray, metric: str) -> bool:
+    """True, with a warning naming the silent side, when ``metric`` is undefined (a clip is silent)."""
+    for side, x in (("reference", r), ("hypothesis", h)):
+        if _is_silent(x):
+            logger.warning("%s undefined: %s is silent -> NaN", metric, side)
+            return True
+    return False
+
+
 def align_pair(ref: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trim two (N,) waveforms to the shorter length; returns float32 copies (M,), (M,).
 
@@ -66,8 +75,7 @@ def pesq_wb(ref: np.ndarray, hyp: np.ndarray) -> float:
     from pesq import PesqError, pesq
 
     r, h = align_pair(ref, hyp)
-    if _is_silent(r) or _is_silent(h):
-        logger.warning("PESQ undefined: %s is silent -> NaN", "reference" if _is_silent(r) else "hypothesis")
+    if _silent_pair(r, h, "PESQ"):
         return float("nan")
     try:
         return float(pesq(SR, r, h, "wb"))
@@ -85,8 +93,7 @@ def stoi(ref: np.ndarray, hyp: np.ndarray) -> float:
     from pystoi import stoi as _stoi
 
     r, h = align_pair(ref, hyp)
-    if _is_silent(r) or _is_silent(h):
-        logger.warning("STOI undefined: %s is silent -> NaN", "reference" if _is_silent(r) else "hypothesis")
+    if _silent_pair(r, h, "STOI"):
         return float("nan")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

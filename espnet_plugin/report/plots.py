@@ -47,6 +47,16 @@ def parse_margins(row: str, margins: Any = None) -> Optional[tuple[float, float]
     return float(m["m1"].replace("p", ".")), float(m["m2"].replace("p", "."))
 
 
+def _save(plt: Any, fig: Any, path: Union[str, os.PathLike]) -> Path:
+    """Lay out, write ``path`` (parents created, 120 dpi) and close ``fig``; returns the path."""
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return p
+
+
 def _finite(v: Optional[float]) -> bool:
     return v is not None and math.isfinite(v)
 
@@ -86,12 +96,7 @@ def plot_axes(scores: Mapping[str, Mapping[str, float]], rows: Sequence[str],
     ax.set_ylim(0, top * 1.15)
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=4, loc="upper left")
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path)
 
 
 def plot_margins(scores: Mapping[str, Mapping[str, float]],
@@ -138,9 +143,4 @@ def plot_margins(scores: Mapping[str, Mapping[str, float]],
     ax.set_title(f"JMAS margin sweep: {key} score")
     if np.isfinite(grid).any():
         fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path)
