@@ -16,15 +16,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads make these tiny ops ~10x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _edit_distance(a, b) -> int:
     d = list(range(len(b) + 1))
     for i, x in enumerate(a, 1):

@@ -21,17 +21,6 @@ SR = 16000
 TEXT = "Please call Stella and ask her to bring these things."
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The judges' small models run much faster single-threaded on a shared CPU."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     """Two espeak-ng voices saying TEXT, 16 kHz (skipped when espeak-ng is missing)."""

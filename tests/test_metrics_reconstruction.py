@@ -18,17 +18,6 @@ from espnet_plugin.metrics.registry import get_metric
 SR = 16000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The judges' small models run much faster single-threaded on a shared CPU."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _speech(tmp_dir, text="Please call Stella and ask her to bring these things.", voice="en-us"):
     """About 2-3 s of 16 kHz speech: espeak-ng if installed, else a formant-filtered pulse train."""
     from espnet_plugin.io.audio import load_audio

@@ -17,15 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL_DECODER = ["--decoder_conf", "dim=32", "--decoder_conf", "intermediate_dim=64", "--decoder_conf", "num_layers=1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads make these tiny ops ~10x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_vae(out: Path, config: str = "train_svae_vanilla.yaml", extra=()) -> tuple[Path, Path]:
     """config.yaml (the task's own dump) + generator weights of a small random-init VAE."""
     from espnet_plugin.tasks.speech_vae import SpeechVAETask

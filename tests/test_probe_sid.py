@@ -12,15 +12,6 @@ from espnet_plugin.errors import DataError
 from espnet_plugin.probe.sid import pool_utterance, run_sid_probe, split_per_speaker, train_linear_probe
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads make these tiny ops ~10x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _utt2spk(n_spk=6, n_utt=15):
     return {f"s{s}-u{u:02d}": f"s{s}" for s in range(n_spk) for u in range(n_utt)}
 
