@@ -52,6 +52,16 @@ def _check_wav(x: torch.Tensor, who: str) -> None:
         raise DataError(f"{who} expects a waveform (B, C, N), got shape {tuple(x.shape)}")
 
 
+def _conv_stack(z: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module, slope: float) -> List[torch.Tensor]:
+    """``convs`` each followed by leaky ReLU, then ``conv_post``: ``[fmap_1, ..., fmap_L, logits]``."""
+    outs: List[torch.Tensor] = []
+    for conv in convs:
+        z = F.leaky_relu(conv(z), slope)
+        outs.append(z)
+    outs.append(conv_post(z))
+    return outs
+
+
 def _peak_normalize(x: torch.Tensor) -> torch.Tensor:
     """Remove DC and scale to peak 0.8 per channel (BigVGAN / DAC ``normalize_volume``). ``(B, C, N)``."""
     x = x - x.mean(dim=-1, keepdim=True)
@@ -143,12 +153,7 @@ class SubbandCQTDiscriminator(nn.Module):
             x = _peak_normalize(x)
         z = self.cqt(x).transpose(2, 3)  # (B, 2C, T, n_bins)
         z = torch.cat([conv(z[..., s:e]) for conv, (s, e) in zip(self.conv_pres, self.band_edges)], dim=-1)
-        outs: List[torch.Tensor] = []
-        for conv in self.convs:
-            z = F.leaky_relu(conv(z), self.negative_slope)
-            outs.append(z)
-        outs.append(self.conv_post(z))
-        return outs
+        return _conv_stack(z, self.convs, self.conv_post, self.negative_slope)
 
 
 class MultiScaleSubbandCQTDiscriminator(nn.Module):
@@ -246,12 +251,7 @@ class STFTMagnitudeDiscriminator(nn.Module):
             window=self.window.to(x.dtype), center=True, return_complex=True,
         ).abs()
         z = spec.reshape(b, c, *spec.shape[-2:])
-        outs: List[torch.Tensor] = []
-        for conv in self.convs:
-            z = F.leaky_relu(conv(z), self.negative_slope)
-            outs.append(z)
-        outs.append(self.conv_post(z))
-        return outs
+        return _conv_stack(z, self.convs, self.conv_post, self.negative_slope)
 
 
 class _MultiBand(nn.Module):
