@@ -7,8 +7,8 @@
 #   ${ESPNET_PLUGIN_CACHE:-$HOME/.cache/espnet_plugin}/venv-<sha256(conf/requirements.txt)[:12]>
 # so a rerun, or a fresh clone on the same machine, reuses it, and a new machine
 # builds it once. A stamp file marks a complete build; a half-built venv (killed
-# install) has no stamp and is rebuilt. System packages (espeak-ng, flite,
-# chromium) are installed with apt when missing and when we are root.
+# install) has no stamp and is rebuilt. System packages (espeak-ng, flite; the tests
+# add chromium) are installed with apt when missing and when we are root.
 # Idempotent: a second call costs a few seconds.
 
 _ep_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,12 +18,12 @@ _ep_cache="${ESPNET_PLUGIN_CACHE:-${HOME}/.cache/espnet_plugin}"
 export ESPNET_PLUGIN_VENV="${_ep_cache}/venv-${_ep_hash}"
 _ep_log() { echo "[env] $*" >&2; }
 
+# _ep_apt command:package ...: apt-get install the packages whose command is missing (when root)
 _ep_apt() {
-    local missing=()
-    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
-    command -v flite >/dev/null || missing+=(flite)
-    command -v chromium >/dev/null || missing+=(chromium)
-    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         _ep_log "missing system packages: ${missing[*]} (not root: install them with apt-get)"
@@ -53,7 +53,11 @@ _ep_build() {
 }
 
 _ep_main() {
-    _ep_apt
+    # already active for this clone (a recipe's path.sh sourced again by its stages and jobs)
+    if [ "${VIRTUAL_ENV:-}" = "${ESPNET_PLUGIN_VENV}" ] && [ "${_EP_ACTIVE_ROOT:-}" = "${_ep_root}" ]; then
+        return 0
+    fi
+    _ep_apt espeak-ng:espeak-ng flite:flite   # the offline corpus' synthesisers
     if [ ! -f "${ESPNET_PLUGIN_VENV}/.complete" ]; then
         # one builder at a time (two clones starting together)
         mkdir -p "${_ep_cache}"
@@ -82,6 +86,7 @@ PY
     # offline: never try a model hub at run time
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     export MPLBACKEND=Agg
+    export _EP_ACTIVE_ROOT="${_ep_root}"
 }
 
 _ep_main
