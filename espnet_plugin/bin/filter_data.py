@@ -6,21 +6,50 @@
 
 Reads ``utt2num_samples`` (written by the format stage), keeps utterances within the limits, and writes
 ``wav.scp``/``text``/``utt2spk``/``spk2utt``/``utt2num_samples`` of the kept ones; every removed utterance
-is listed with its reason in ``<out_dir>/filtered.tsv``.
+is listed with its reason in ``<out_dir>/filtered.tsv``.  The inputs are checked (``utt2num_samples`` and
+``utt2spk`` present, every sample count a non-negative integer, at least one utterance kept) before
+anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from espnet_plugin.errors import DataError
-from espnet_plugin.io.kaldi_dir import read_scp, write_scp
+from espnet_plugin.io.kaldi_dir import read_scp, utt2spk_to_spk2utt, write_scp, write_text_atomic
+
+FILES = ("wav.scp", "text", "utt2spk", "utt2num_samples")  # copied (restricted to the kept utterances)
 
 
-def main(cmd=None) -> None:
+def parse_num_samples(path: Path, entries: Mapping[str, str]) -> dict[str, int]:
+    """``{utt: samples}`` of the entries of an ``utt2num_samples`` file (``path``, for messages).
+
+    Raises:
+        DataError: a count that is not a non-negative integer (naming the file and the utterance).
+    """
+    out: dict[str, int] = {}
+    for utt, v in entries.items():
+        try:
+            n = int(v)
+        except ValueError:
+            n = -1
+        if n < 0:
+            raise DataError(f"{path}: utterance {utt!r}: number of samples {v!r} "
+                            "is not a non-negative integer")
+        out[utt] = n
+    return out
+
+
+def main(cmd: Sequence[str] | None = None) -> None:
+    """Entry point (see the module docstring).
+
+    Raises:
+        DataError: a missing input file, a bad sample count, or no utterance within the limits
+            (nothing is written then).
+    """
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--in_dir", required=True)
     p.add_argument("--out_dir", required=True)
@@ -32,27 +61,24 @@ def main(cmd=None) -> None:
     src, dst = Path(args.in_dir), Path(args.out_dir)
     if not (src / "utt2num_samples").is_file():
         raise DataError(f"{src}/utt2num_samples is missing: run the format stage first")
-    n = {k: int(v) for k, v in read_scp(src / "utt2num_samples").items()}
+    if not (src / "utt2spk").is_file():
+        raise DataError(f"{src}/utt2spk is missing: run the format stage first")
+    inputs = {name: read_scp(src / name) for name in FILES if (src / name).is_file()}
+    n = parse_num_samples(src / "utt2num_samples", inputs["utt2num_samples"])
     lo, hi = args.min_seconds * args.fs, args.max_seconds * args.fs
     keep = {k for k, v in n.items() if lo <= v <= hi}
     dropped = sorted(set(n) - keep)
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in ("wav.scp", "text", "utt2spk", "utt2num_samples"):
-        if (src / name).is_file():
-            d = read_scp(src / name)
-            write_scp(dst / name, {k: v for k, v in d.items() if k in keep})
-    spk2utt: dict[str, list[str]] = {}
-    for k, s in read_scp(dst / "utt2spk").items():
-        spk2utt.setdefault(s, []).append(k)
-    write_scp(dst / "spk2utt", {s: " ".join(sorted(u)) for s, u in spk2utt.items()})
-    tmp = dst / "filtered.tsv.tmp"
-    with open(tmp, "w") as f:
-        for k in dropped:
-            f.write(f"{k}\t{n[k] / args.fs:.2f}s\t{'too short' if n[k] < lo else 'too long'}\n")
-    os.replace(tmp, dst / "filtered.tsv")
     logging.info(f"{src} -> {dst}: kept {len(keep)}, removed {len(dropped)} (< {args.min_seconds}s or > {args.max_seconds}s)")
     if not keep:
         raise DataError(f"no utterance of {src} is within {args.min_seconds}-{args.max_seconds} s")
+    kept = {name: {k: v for k, v in d.items() if k in keep} for name, d in inputs.items()}
+    dst.mkdir(parents=True, exist_ok=True)
+    for name, entries in kept.items():
+        write_scp(dst / name, entries)
+    spk2utt = utt2spk_to_spk2utt(kept["utt2spk"])
+    write_scp(dst / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
+    write_text_atomic(dst / "filtered.tsv", "".join(
+        f"{k}\t{n[k] / args.fs:.2f}s\t{'too short' if n[k] < lo else 'too long'}\n" for k in dropped))
 
 
 if __name__ == "__main__":
