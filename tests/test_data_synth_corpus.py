@@ -132,3 +132,23 @@ def test_make_corpus_small_reproducible_idempotent(tmp_path):
     for n in ("train", "dev", "test"):
         for f in ("text", "utt2spk", "spk2utt"):
             assert (tmp_path / "data" / n / f).read_text() == (tmp_path / "data2" / n / f).read_text()
+
+
+def test_synth_job_validates_in_memory_before_writing(tmp_path, monkeypatch):
+    from espnet_plugin.data import synth_corpus
+
+    seconds = {"good": 1.3, "short": 0.2}
+
+    def fake_synthesize(voice, text, path):  # a tone of the asked length at 22.05 kHz
+        t = np.arange(int(seconds[text.split()[0].lower()] * 22050)) / 22050
+        sf.write(str(path), 0.3 * np.sin(2 * np.pi * 220 * t), 22050, subtype="PCM_16")
+
+    monkeypatch.setattr(synth_corpus, "synthesize", fake_synthesize)
+    monkeypatch.setattr(synth_corpus, "to_synth_text", lambda t: t)
+    good = tmp_path / "wav" / "spk" / "spk-0000.wav"
+    utt, n = synth_corpus._synth_job((None, "GOOD WORDS", "spk-0000", str(good)))
+    assert utt == "spk-0000" and n == sf.info(good).frames and abs(n - int(1.3 * 16000)) <= 1
+    bad = tmp_path / "wav" / "spk" / "spk-0001.wav"
+    with pytest.raises(DataError, match=r"'spk-0001'.*too short"):
+        synth_corpus._synth_job((None, "SHORT WORDS", "spk-0001", str(bad)))
+    assert not bad.exists()  # a failing clip leaves no file

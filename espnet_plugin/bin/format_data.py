@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -31,6 +30,7 @@ from typing import Union
 from espnet_plugin.errors import ConfigError, DataError, EspnetPluginError
 from espnet_plugin.io.audio import encode_wav, load_audio, resolve_audio_path, write_bytes_atomic
 from espnet_plugin.io.kaldi_dir import check_data_dir, write_data_dir, write_scp, write_text_atomic
+from espnet_plugin.io.parallel import map_in_order
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
@@ -155,7 +155,7 @@ def format_data(
         jobs.append((utt, kd.wav[utt], dst[utt], fs, int(round(min_seconds * fs)), max_seconds,
                      allow_silence, audio_root))
     num_samples: dict[str, int] = {}
-    for utt, n, err in _run(jobs, nj, show_progress):
+    for utt, n, err in map_in_order(_job, jobs, nj, "formatting", show_progress, chunksize=16):
         if err is None:
             num_samples[utt] = n
         elif on_error == "fail":
@@ -193,22 +193,6 @@ def _remove_stale(wav_dir: Path, keep: set[Path]) -> None:
         for p in wav_dir.glob("*/*.wav"):
             if p.resolve() not in keep:
                 p.unlink()
-
-
-def _run(jobs: list, nj: int, show_progress: bool):
-    """Yield :func:`_job` results in input order, with ``nj`` processes."""
-    from tqdm import tqdm
-
-    bar = dict(total=len(jobs), desc="formatting", unit="utt", disable=not show_progress)
-    if nj <= 1:
-        for j in tqdm(jobs, **bar):
-            yield _job(j)
-        return
-    ex = ProcessPoolExecutor(max_workers=nj)
-    try:
-        yield from tqdm(ex.map(_job, jobs, chunksize=16), **bar)
-    finally:  # on the first failure (on_error=fail) drop the queued work
-        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,6 @@ import os
 import random
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Union
 
@@ -36,8 +35,9 @@ import numpy as np
 from espnet_plugin.data.textgen import generate_sentences, to_synth_text
 from espnet_plugin.data.voices import Voice, check_engines, engine_versions, list_voices, synthesize
 from espnet_plugin.errors import ConfigError
-from espnet_plugin.io.audio import load_audio, write_audio
+from espnet_plugin.io.audio import check_waveform, load_audio, write_audio
 from espnet_plugin.io.kaldi_dir import write_data_dir, write_text_atomic
+from espnet_plugin.io.parallel import map_in_order
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
@@ -78,25 +78,29 @@ def trim_silence(wav: np.ndarray, fs: int = FS, top_db: float = TRIM_DB,
 
 
 def _synth_job(job: tuple[Voice, str, str, str]) -> tuple[str, int]:
-    """Synthesise one utterance, convert to 16 kHz PCM, trim, normalise, validate.
+    """Synthesise one utterance, convert to 16 kHz PCM, trim, normalise, validate, write.
+
+    The clip is validated in memory (0.5 s to 20 s, finite, not silent) before it is written,
+    so a failing clip leaves no file; writing 16-bit PCM at 16 kHz keeps the sample count.
 
     Args:
         job: (voice, transcript, utt_id, output wav path).
     Returns:
         (utt_id, number of samples written).
+    Raises:
+        DataError: the synthesised clip is unreadable or fails validation (naming the utterance).
     """
     voice, transcript, utt_id, out_path = job
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="synth_") as tmp:
         raw = Path(tmp) / "raw.wav"
         synthesize(voice, to_synth_text(transcript), raw)
         wav = load_audio(raw, FS, utt_id=utt_id)
     wav = trim_silence(wav)
     wav = wav * np.float32(PEAK / max(float(np.max(np.abs(wav))), 1e-9))
+    check_waveform(wav, FS, f"utterance {utt_id!r} ({out})", min_samples=FS // 2, max_seconds=20.0)
     write_audio(out, wav, FS)
-    checked = load_audio(out, FS, utt_id=utt_id, min_samples=FS // 2, max_seconds=20.0)
-    return utt_id, int(checked.shape[0])
+    return utt_id, int(wav.shape[0])
 
 
 def plan_corpus(
@@ -222,7 +226,7 @@ def make_corpus(
     jobs = [(voices[spk], text, utt, os.path.join(wav_root, spk, f"{utt}.wav"))
             for split in splits.values() for utt, (spk, text) in sorted(split.items())]
     t0 = time.perf_counter()
-    num_samples = dict(_run_jobs(jobs, nj, show_progress))
+    num_samples = dict(map_in_order(_synth_job, jobs, nj, "synthesising", show_progress))
     elapsed = time.perf_counter() - t0
     stats = {}
     for name, split in splits.items():
@@ -262,17 +266,6 @@ def _complete(data: Path) -> bool:
             if len(parts) != 2 or not os.path.isfile(parts[1]):
                 return False
     return True
-
-
-def _run_jobs(jobs: list, nj: int, show_progress: bool) -> list[tuple[str, int]]:
-    """Run :func:`_synth_job` over ``jobs`` (in order) with ``nj`` processes."""
-    from tqdm import tqdm
-
-    bar = dict(total=len(jobs), desc="synthesising", unit="utt", disable=not show_progress)
-    if nj <= 1:
-        return [_synth_job(j) for j in tqdm(jobs, **bar)]
-    with ProcessPoolExecutor(max_workers=nj) as ex:
-        return list(tqdm(ex.map(_synth_job, jobs, chunksize=8), **bar))
 
 
 __all__ = ["make_corpus", "plan_corpus", "trim_silence", "CORPUS_VERSION"]
