@@ -207,6 +207,22 @@ def test_resynthesis_matches_direct_encode_decode(exp_dir, clip):
         run_resynthesis(bank, str(clip), ["svae_tiny", "evil"])
 
 
+def test_clip_metrics_failing_or_unavailable_judge_is_nan(monkeypatch):
+    from espnet_plugin.demo.inference import clip_metrics
+    from espnet_plugin.metrics.registry import get_metric
+
+    def crash(ref, hyp):
+        raise RuntimeError("judge crashed")
+
+    monkeypatch.setattr(get_metric("stoi", axis="reconstruction"), "fn", crash)
+    monkeypatch.setattr(get_metric("pesq", axis="reconstruction"), "fn", lambda ref, hyp: 2.5)
+    x = np.sin(np.arange(FS) / 7).astype(np.float32)
+    out = clip_metrics(x, x, ("pesq", "stoi"))
+    assert out["pesq"] == 2.5 and math.isnan(out["stoi"]) and list(out) == ["pesq", "stoi"]
+    with pytest.raises(ConfigError, match="unknown metric"):
+        clip_metrics(x, x, ("bogus",))
+
+
 def test_read_examples_wav_scp_and_dir(tmp_path, clip):
     from espnet_plugin.demo.app import read_examples
 

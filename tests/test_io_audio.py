@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from espnet_plugin.errors import DataError
-from espnet_plugin.io.audio import load_audio, resample, resolve_listed_path, write_audio
+from espnet_plugin.io.audio import (check_waveform, downmix, load_audio, pcm_to_float, pcm_to_mono, resample,
+                                    resolve_listed_path, write_audio)
 
 
 def _sine(fs: int, seconds: float, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
@@ -122,6 +123,57 @@ def test_listed_paths_resolve_from_cwd_first_then_the_list_dir(tmp_path, monkeyp
     (here / "a" / "x.wav").write_bytes(b"")
     assert resolve_listed_path("a/x.wav", lists) == Path("a/x.wav")  # exists from cwd: as written
     assert resolve_listed_path(lists / "a" / "x.wav", "/elsewhere") == lists / "a" / "x.wav"
+
+
+def test_pcm_arrays_uint8_and_int16_scale_to_the_same_range():
+    x = _sine(16000, 0.1, amp=0.5)
+    u8 = np.round(x * 128 + 128).astype(np.uint8)  # 8-bit wav: unsigned, centred on 128
+    i16 = np.round(x * 32768).astype(np.int16)
+    a, b = pcm_to_float(u8), pcm_to_float(i16)
+    assert a.dtype == b.dtype == np.float32
+    np.testing.assert_allclose(a, x, atol=1 / 128)
+    np.testing.assert_allclose(b, x, atol=1 / 32768)
+    assert np.max(np.abs(a)) == pytest.approx(0.5, abs=1 / 128)
+    np.testing.assert_array_equal(pcm_to_float(np.array([0, 128, 255], np.uint8)),
+                                  np.array([-1.0, 0.0, 127 / 128], np.float32))
+    y8 = pcm_to_mono(np.stack([u8, u8], 1), 8000, 16000, "utterance 'u8'")
+    y16 = pcm_to_mono(np.stack([i16, i16], 1), 8000, 16000, "utterance 'u16'")
+    assert y8.shape == y16.shape == (3200,) and y8.dtype == np.float32
+    np.testing.assert_allclose(y8, y16, atol=0.02)
+
+
+def test_pcm_to_mono_rejects_nan_and_empty_naming_the_utterance():
+    x = _sine(16000, 0.1)
+    x[5] = np.nan
+    with pytest.raises(DataError, match="utterance 'bad_utt'.*NaN"):
+        pcm_to_mono(x, 16000, 16000, "utterance 'bad_utt' (ark:x.ark:12)")
+    with pytest.raises(DataError, match="utterance 'empty_utt'.*empty"):
+        pcm_to_mono(np.zeros((0, 2), np.int16), 16000, 16000, "utterance 'empty_utt'")
+    with pytest.raises(DataError, match="utterance 'str_utt'.*sample type"):
+        pcm_to_mono(np.array(["a"]), 16000, 16000, "utterance 'str_utt'")
+    assert pcm_to_mono(np.zeros(160, np.int16), 16000, 16000, "u").shape == (160,)  # silence is fine
+
+
+def test_downmix_channels_last_or_first():
+    st2 = np.stack([np.ones(100), 3 * np.ones(100)], 1)
+    np.testing.assert_array_equal(downmix(st2), 2 * np.ones(100))
+    np.testing.assert_array_equal(downmix(st2.T), 2 * np.ones(100))
+    with pytest.raises(DataError, match="utt_3d"):
+        downmix(np.zeros((2, 2, 2)), "utt_3d")
+
+
+def test_check_waveform_bounds_match_load_audio(tmp_path):
+    x = _sine(16000, 0.4)
+    with pytest.raises(DataError, match="'u1'.*too short: 6400 samples"):
+        check_waveform(x, 16000, "utterance 'u1'", min_samples=8000)
+    with pytest.raises(DataError, match="'u2'.*too long"):
+        check_waveform(x, 16000, "utterance 'u2'", max_seconds=0.3)
+    with pytest.raises(DataError, match="'u3'.*all-silent"):
+        check_waveform(np.zeros(8000, np.float32), 16000, "utterance 'u3'")
+    check_waveform(x, 16000, "ok", min_samples=6400, max_seconds=0.4)
+    write_audio(tmp_path / "x.wav", x, 16000)  # load_audio applies the same bounds to the file
+    with pytest.raises(DataError, match="too short: 6400 samples"):
+        load_audio(tmp_path / "x.wav", min_samples=8000)
 
 
 _HEADERS = [b"", b"RIFF", b"RIFF\x24\x00\x00\x00WAVEfmt ", b"fLaC", b"OggS", b"FORM"]

@@ -41,6 +41,17 @@ def test_load_wav_16k_resamples_downmixes_and_names_the_utterance(tmp_path):
         cli.load_wav_16k(str(tmp_path / "missing.wav"), "utt_b")
 
 
+def test_load_wav_16k_pipe_8bit_and_16bit_give_the_same_scale(tmp_path):
+    x = (0.5 * np.sin(2 * np.pi * 300 * np.arange(8000) / 8000)).astype(np.float32)
+    sf.write(tmp_path / "u8.wav", x, 8000, subtype="PCM_U8")  # kaldiio returns uint8 samples
+    sf.write(tmp_path / "i16.wav", x, 8000, subtype="PCM_16")
+    a = cli.load_wav_16k(f"cat {tmp_path / 'u8.wav'} |", "utt_u8")
+    b = cli.load_wav_16k(f"cat {tmp_path / 'i16.wav'} |", "utt_i16")
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape == (16000,)
+    assert np.max(np.abs(b)) == pytest.approx(0.5, abs=0.01)
+    np.testing.assert_allclose(a, b, atol=0.03)
+
+
 def test_common_options_and_start():
     p = argparse.ArgumentParser()
     cli.add_scoring_args(p, ["pesq", "stoi"], "hypothesis")
@@ -49,3 +60,15 @@ def test_common_options_and_start():
     assert cli.record_extras(args) == {"margins": {"m1": 1.0, "m2": 2.0}}
     args = p.parse_args(["--hyp_dir", "h", "--out_dir", "o", "--metrics", " pesq ,, mos"])
     assert cli.start(args) == ["pesq", "mos"] and cli.record_extras(args) == {}
+
+
+def test_find_missing_hyps(tmp_path, caplog):
+    (tmp_path / "a.wav").write_bytes(b"")
+    assert cli.find_missing_hyps(["a"], tmp_path, "list.tsv", False) == set()
+    with pytest.raises(DataError, match=r"no <utt>.wav for 1 of 2 utterances of list.tsv \(first: \['b'\]\)"):
+        cli.find_missing_hyps(["a", "b"], tmp_path, "list.tsv", False)
+    with pytest.raises(DataError, match="2 of 2"):
+        cli.find_missing_hyps(["c", "b"], tmp_path, "list.tsv", True)
+    with caplog.at_level("WARNING"):
+        assert cli.find_missing_hyps(["a", "b"], tmp_path, "list.tsv", True) == {"b"}
+    assert "1 utterances have no hypothesis and are skipped" in caplog.text

@@ -3,7 +3,9 @@ judge, and the score_tts bin."""
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import shutil
 import subprocess
 
@@ -130,3 +132,58 @@ def test_score_tts_bin(tmp_path, clips, monkeypatch):
     with pytest.raises(DataError, match="4 tab-separated"):
         score_tts.main(["--list", str(tmp_path / "bad.tsv"), "--hyp_dir", str(hyp_dir),
                         "--out_dir", str(out)])
+
+
+def _tts_inputs(tmp_path):
+    """A pair list of u1, u2 (sine "outputs" in gen/) and a Kaldi text; returns (list, hyp_dir)."""
+    hyp_dir = tmp_path / "gen"
+    hyp_dir.mkdir()
+    x = (0.3 * np.sin(2 * np.pi * 200 * np.arange(SR) / SR)).astype(np.float32)
+    sf.write(tmp_path / "prompt.wav", x, SR)
+    for u in ("u1", "u2"):
+        sf.write(hyp_dir / f"{u}.wav", x, SR)
+    (tmp_path / "list.tsv").write_text("".join(f"{u}\tprompt.wav\tp\tone two three\n" for u in ("u1", "u2")))
+    return tmp_path / "list.tsv", hyp_dir
+
+
+def test_score_tts_probe_metrics_skipped_or_partial_with_a_warning(tmp_path, caplog):
+    from espnet_plugin.bin import score_tts
+
+    lst, hyp_dir = _tts_inputs(tmp_path)
+    out = tmp_path / "exp" / "tts_x" / "score"
+    with caplog.at_level(logging.WARNING):
+        rec = score_tts.main(["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(out),
+                              "--metrics", "wer_probe"])
+    assert rec["metrics"] == {} and rec["n"] == 2
+    assert "wer_probe" in caplog.text and "SKIPPED" in caplog.text and "--probe_hyp_text" in caplog.text
+    caplog.clear()
+    (tmp_path / "probe.txt").write_text("u1 one two four\n")
+    with caplog.at_level(logging.WARNING):
+        rec = score_tts.main(["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(out),
+                              "--metrics", "wer_probe", "--probe_hyp_text", str(tmp_path / "probe.txt")])
+    assert rec["metrics"]["wer_probe"] == pytest.approx(100 / 3)  # u1 only: 1 error in 3 words
+    assert "1 of 2 scored utterances have no probe hypothesis" in caplog.text
+
+
+def test_score_tts_checks_inputs_before_loading_judges(tmp_path, monkeypatch, caplog):
+    from espnet_plugin.bin import score_tts
+
+    def no_judge(*a, **k):
+        raise AssertionError("judge loaded before the inputs were checked")
+
+    monkeypatch.setattr(judges, "get_asr_judge", no_judge)
+    lst, hyp_dir = _tts_inputs(tmp_path)
+    os.remove(hyp_dir / "u2.wav")
+    args = ["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(tmp_path / "o"),
+            "--metrics", "wer"]
+    with pytest.raises(DataError, match=r"no <utt>.wav for 1 of 2 utterances .*'u2'"):
+        score_tts.main(args)
+    with pytest.raises(DataError, match="no hypothesis for any scored utterance"):
+        (tmp_path / "probe.txt").write_text("u9 x\n")
+        score_tts.main(args + ["--allow_missing", "--probe_hyp_text", str(tmp_path / "probe.txt")])
+    monkeypatch.undo()
+    with caplog.at_level(logging.WARNING):
+        rec = score_tts.main(["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(tmp_path / "o"),
+                              "--metrics", "", "--allow_missing"])
+    assert rec["n"] == 1 and rec["n_missing"] == 1
+    assert "1 utterances have no hypothesis and are skipped" in caplog.text

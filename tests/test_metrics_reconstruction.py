@@ -179,3 +179,22 @@ def test_score_recon_bin(tmp_path, clip, noisy):
                             "--out_dir", str(out), "--metrics", "mel_distance", "--allow_missing",
                             "--tag", "x", "--margins", "0.5,0.25"])
     assert rec["n"] == 2 and rec["n_missing"] == 1 and rec["margins"] == {"m1": 0.5, "m2": 0.25}
+
+
+def test_score_recon_checks_inputs_before_loading_judges(tmp_path, monkeypatch):
+    from espnet_plugin.bin import score_recon
+    from espnet_plugin.errors import DataError
+    from espnet_plugin.metrics import registry
+
+    def no_judges(*a, **k):
+        raise AssertionError("judges loaded before the inputs were checked")
+
+    monkeypatch.setattr(registry, "resolve_metrics", no_judges)
+    (tmp_path / "hyp").mkdir()
+    (tmp_path / "wav.scp").write_text(f"u1 {tmp_path / 'u1.wav'}\n")
+    with pytest.raises(DataError, match=r"no <utt>.wav for 1 of 1 utterances .*'u1'"):
+        score_recon.main(["--ref_scp", str(tmp_path / "wav.scp"), "--hyp_dir", str(tmp_path / "hyp"),
+                          "--out_dir", str(tmp_path / "out"), "--allow_missing"])
+    with pytest.raises(DataError, match="nothing.scp"):
+        score_recon.main(["--ref_scp", str(tmp_path / "nothing.scp"), "--hyp_dir", str(tmp_path / "hyp"),
+                          "--out_dir", str(tmp_path / "out")])

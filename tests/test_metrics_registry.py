@@ -11,7 +11,7 @@ import pytest
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.metrics import registry as reg
 from espnet_plugin.metrics.registry import (JudgeUnavailable, Metric, add_metric, available_metrics,
-                                            average_scores, get_metric, register_metric,
+                                            average_scores, direction_of, get_metric, register_metric,
                                             resolve_metrics, score_utterance, write_metrics_json)
 
 
@@ -73,6 +73,40 @@ def test_register_and_validation(clean_registry):
         register_metric("a/b", direction="lower", axis="generation")
     with pytest.raises(ConfigError, match="needs inputs"):
         score_utterance([m], ref=np.zeros(3))
+
+
+def test_score_utterance_on_error(clean_registry, caplog):
+    @register_metric("boom", direction="higher", axis="understanding", needs=("hyp",))
+    def boom(hyp):
+        raise RuntimeError("judge crashed")
+
+    @register_metric("ok", direction="higher", axis="understanding", needs=("hyp",))
+    def ok(hyp):
+        return 1.0
+
+    def bad_loader():
+        raise OSError("corrupt weights")
+
+    add_metric(Metric("badload", "higher", None, "understanding", ("hyp",), loader=bad_loader))
+    ms = [get_metric("understanding/boom"), get_metric("understanding/ok")]
+    with pytest.raises(RuntimeError, match="judge crashed"):
+        score_utterance(ms, hyp=np.zeros(2))
+    with caplog.at_level(logging.WARNING, logger="espnet_plugin.metrics.registry"):
+        out = score_utterance(ms + [get_metric("understanding/badload")], on_error="nan", hyp=np.zeros(2))
+    assert out["ok"] == 1.0 and math.isnan(out["boom"]) and math.isnan(out["badload"])
+    assert "understanding/boom failed: judge crashed" in caplog.text and "corrupt weights" in caplog.text
+    with pytest.raises(ConfigError, match="needs inputs"):  # a missing input is a bug: raised either way
+        score_utterance(ms, on_error="nan", ref=np.zeros(2))
+    with pytest.raises(ConfigError, match="on_error"):
+        score_utterance(ms, on_error="skip", hyp=np.zeros(2))
+
+
+def test_direction_of():
+    assert direction_of("reconstruction/pesq") == "higher"
+    assert direction_of("generation/wer") == "lower"
+    assert direction_of("mel_distance") == "lower"
+    assert direction_of("wer") is None  # on several axes
+    assert direction_of("generation/no_such") is None
 
 
 def test_online_metric_skipped_once(clean_registry, caplog):

@@ -87,7 +87,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     logging.info(f"models: {', '.join(bank.names)}; {len(examples)} example clips"
                  + (f"; TTS on {tts.vae_name}" if tts else "; no TTS tab (no --tts_exp)"))
     logging.info(f"demo URL: http://{args.host}:{args.port}")
-    demo = build_demo(bank, tts, args.examples, args.max_seconds, metrics, args.num_examples)
+    demo = build_demo(bank, tts, examples, args.max_seconds, metrics)
     if args.warmup and metrics:
         warm_up_judges(metrics)
     launch(demo, args.host, args.port, args.share, args.max_upload_mb, args.concurrency)

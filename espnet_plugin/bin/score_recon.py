@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from espnet_plugin.errors import DataError
-from espnet_plugin.metrics.cli import add_scoring_args, default_tag, load_wav_16k, record_extras, start, write_per_utt
+from espnet_plugin.metrics.cli import (add_scoring_args, default_tag, find_missing_hyps, load_wav_16k, record_extras,
+                                      start, write_per_utt)
 
 logger = logging.getLogger("score_recon")
 
@@ -41,15 +42,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                                 write_metrics_json)
 
     args = get_parser().parse_args(argv)
-    metrics = resolve_metrics(start(args), "reconstruction")
-    refs = read_scp(args.ref_scp)
+    names = start(args)
+    refs = read_scp(args.ref_scp)  # inputs are checked before the judges are loaded
     hyp_dir = Path(args.hyp_dir)
-    missing = [u for u in refs if not (hyp_dir / f"{u}.wav").is_file()]
-    if missing and (not args.allow_missing or len(missing) == len(refs)):
-        raise DataError(f"{hyp_dir}: no <utt>.wav for {len(missing)} of {len(refs)} utterances "
-                        f"of {args.ref_scp} (first: {missing[:3]}); --allow_missing to skip them")
-    if missing:
-        logger.warning("%d utterances have no hypothesis and are skipped", len(missing))
+    missing = find_missing_hyps(refs, hyp_dir, args.ref_scp, args.allow_missing)
+    metrics = resolve_metrics(names, "reconstruction")
     root = Path(args.ref_scp).parent
     per_utt: dict[str, dict[str, float]] = {}
     for utt, spec in tqdm(refs.items(), desc="score_recon", disable=None):

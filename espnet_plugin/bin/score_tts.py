@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Entry point; returns the metrics.json record."""
     from tqdm import tqdm
 
-    from espnet_plugin.metrics.cli import default_tag, load_wav_16k, record_extras, start, write_per_utt
+    from espnet_plugin.metrics.cli import (default_tag, find_missing_hyps, load_wav_16k, record_extras, start,
+                                          write_per_utt)
     from espnet_plugin.io.kaldi_dir import read_text
     from espnet_plugin.metrics import judges
     from espnet_plugin.metrics.generation import char_error_rate, word_error_rate
@@ -81,10 +82,36 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     args = get_parser().parse_args(argv)
     names = start(args)
+    # inputs are read and checked before the judges are loaded
+    pairs = read_pair_list(args.list)
+    targets = {u: t for u, (_, _, t) in pairs.items()}
+    if args.ref_text:
+        ref_text = read_text(args.ref_text)
+        lack = [u for u in pairs if u not in ref_text]
+        if lack:
+            raise DataError(f"{args.ref_text}: no text for {len(lack)} utterances (first: {lack[:3]})")
+        targets = {u: ref_text[u] for u in pairs}
+    hyp_dir = Path(args.hyp_dir)
+    missing = find_missing_hyps(pairs, hyp_dir, args.list, args.allow_missing)
     probe_names = [n for n in ("wer_probe", "cer_probe") if n in names]
     names = [n for n in names if n not in probe_names]
-    if args.probe_hyp_text:
+    probe_hyp: dict[str, str] = {}
+    probe_scored: list[str] = []
+    if args.probe_hyp_text:  # the in-domain judge's transcripts, decoded by ESPnet beforehand
         probe_names = probe_names or ["wer_probe", "cer_probe"]
+        probe_hyp = read_text(args.probe_hyp_text, allow_empty=True)
+        to_score = [u for u in pairs if u not in missing]
+        probe_scored = [u for u in to_score if u in probe_hyp]
+        if not probe_scored:
+            raise DataError(f"{args.probe_hyp_text}: no hypothesis for any scored utterance")
+        if len(probe_scored) < len(to_score):
+            logger.warning("%s: %d of %d scored utterances have no probe hypothesis: %s computed on "
+                           "the other %d", args.probe_hyp_text, len(to_score) - len(probe_scored),
+                           len(to_score), probe_names, len(probe_scored))
+    elif probe_names:
+        logger.warning("%s SKIPPED: they need the probe's decoded transcripts (--probe_hyp_text), "
+                       "which were not given", probe_names)
+        probe_names = []
     metrics = resolve_metrics(names, "generation")
     corpus = [m for m in metrics if m.aggregate == "corpus"]
     asr = None
@@ -98,19 +125,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
                            [m.name for m in corpus])
             metrics = [m for m in metrics if m.aggregate != "corpus"]
             corpus = []
-    pairs = read_pair_list(args.list)
-    targets = {u: t for u, (_, _, t) in pairs.items()}
-    if args.ref_text:
-        ref_text = read_text(args.ref_text)
-        lack = [u for u in pairs if u not in ref_text]
-        if lack:
-            raise DataError(f"{args.ref_text}: no text for {len(lack)} utterances (first: {lack[:3]})")
-        targets = {u: ref_text[u] for u in pairs}
-    hyp_dir = Path(args.hyp_dir)
-    missing = [u for u in pairs if not (hyp_dir / f"{u}.wav").is_file()]
-    if missing and (not args.allow_missing or len(missing) == len(pairs)):
-        raise DataError(f"{hyp_dir}: no <utt>.wav for {len(missing)} of {len(pairs)} utterances "
-                        f"of {args.list} (first: {missing[:3]}); --allow_missing to skip them")
     root = Path(args.list).parent
     per_utt: dict[str, dict[str, object]] = {}
     refs, hyps = [], []
@@ -131,14 +145,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                    for r in per_utt.values()])
     for m in corpus:
         means[m.name] = float(m.resolve()(refs=refs, hyps=hyps))
-    if args.probe_hyp_text:  # the in-domain judge's transcripts, decoded by ESPnet beforehand
-        probe_hyp = read_text(args.probe_hyp_text, allow_empty=True)
-        scored = [u for u in per_utt if u in probe_hyp]
-        if not scored:
-            raise DataError(f"{args.probe_hyp_text}: no hypothesis for any scored utterance")
+    if probe_names:
         probe_metrics = resolve_metrics(probe_names, "generation")
         for m in probe_metrics:
-            means[m.name] = float(m.resolve()(refs=[targets[u] for u in scored], hyps=[probe_hyp[u] for u in scored]))
+            means[m.name] = float(m.resolve()(refs=[targets[u] for u in probe_scored],
+                                              hyps=[probe_hyp[u] for u in probe_scored]))
         metrics = metrics + probe_metrics
     out = Path(args.out_dir)
     cols = [m.name for m in metrics] + (["asr_hyp"] if asr is not None else [])

@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Entry point; returns ``{row: {axis: score, "overall": score}}``."""
     from tqdm import tqdm
 
+    from espnet_plugin.io.kaldi_dir import write_text_atomic
     from espnet_plugin.metrics.overall import compute_scores
     from espnet_plugin.report.plots import parse_margins, plot_axes, plot_margins
     from espnet_plugin.report.table import merge_records, read_metrics_json, row_order, write_tables
@@ -51,10 +52,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     exp, out = Path(args.exp_dir), Path(args.out_dir)
     out_res = out.resolve()
-    files = sorted(p for p in exp.glob(args.pattern)
-                   if p.is_file() and out_res not in p.resolve().parents)
     # older files first so that a re-scored (newer) file wins on a (tag, axis) clash
-    files.sort(key=lambda p: (p.stat().st_mtime, str(p)))
+    files = sorted((p for p in exp.glob(args.pattern) if p.is_file() and out_res not in p.resolve().parents),
+                   key=lambda p: (p.stat().st_mtime, str(p)))
     if not files:
         raise DataError(f"{exp}: no files matching {args.pattern!r}")
     records, bad = [], []
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     rows = row_order(list(table.values), baselines, sort_key)
     md, cs = write_tables(out, table, scores, baselines, rows)
-    (out / "scores.json").write_text(json.dumps(
+    write_text_atomic(out / "scores.json", json.dumps(
         {r: {k: (v if math.isfinite(v) else None) for k, v in s.items()} for r, s in scores.items()},
         indent=2) + "\n")
     plot_axes(scores, rows, out / "axes.png")

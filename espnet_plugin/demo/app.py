@@ -75,15 +75,24 @@ def _render(draw: Callable[[Any], None], width: float = 5.0, height: float = 2.2
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def mel_picture(wav: np.ndarray, title: str, vrange: Optional[tuple[float, float]] = None) -> np.ndarray:
+def mel_range(mel: np.ndarray) -> tuple[float, float]:
+    """Colour range (vmin, vmax) of a log-mel picture: the top 9 natural-log units of ``mel``."""
+    top = float(mel.max())
+    return top - 9.0, top
+
+
+def mel_picture(wav: np.ndarray, title: str, vrange: Optional[tuple[float, float]] = None,
+                mel: Optional[np.ndarray] = None) -> np.ndarray:
     """Log-mel spectrogram (80 bands, hop 256, the ``mel_distance`` front end) of (N,) 16 kHz audio.
 
-    ``vrange`` = (vmin, vmax) in natural-log units, shared by input and outputs for comparison.
+    ``vrange`` = (vmin, vmax) in natural-log units, shared by input and outputs for comparison
+    (default: :func:`mel_range` of this clip).  ``mel``: the (80, T) ``log_mel(wav)`` when the
+    caller has it already (it is not computed again).
     """
     from espnet_plugin.metrics.reconstruction import log_mel
 
-    m = log_mel(wav)  # (80, T)
-    vmin, vmax = vrange if vrange else (float(m.max()) - 9.0, float(m.max()))
+    m = log_mel(wav) if mel is None else mel  # (80, T)
+    vmin, vmax = vrange if vrange else mel_range(m)
 
     def draw(fig):
         ax = fig.add_subplot()
@@ -137,17 +146,26 @@ def _user_error(exc: Exception):
 def build_demo(
     bank: ModelBank,
     tts: Optional[TTSDemo] = None,
-    examples: Optional[str] = None,
+    examples: Sequence[tuple[str, Path]] = (),
     max_seconds: float = 30.0,
     metrics: Sequence[str] = DEMO_METRICS,
-    num_examples: int = 4,
 ):
-    """Build the ``gr.Blocks`` app (not launched). See the module docstring for the API."""
+    """Build the ``gr.Blocks`` app (not launched). See the module docstring for the API.
+
+    Args:
+        bank: the models offered.
+        tts: the latent TTS (adds its tab), or None.
+        examples: (utterance id, file) example clips, e.g. from :func:`read_examples`.
+        max_seconds: longest accepted input clip.
+        metrics: reconstruction metrics shown per clip.
+    """
     import gradio as gr
     import pandas as pd
 
+    from espnet_plugin.metrics.reconstruction import log_mel
+
     names = bank.names
-    ex = read_examples(examples, num_examples)
+    ex = list(examples)
     rates = sorted({float(bank.get(n).fs) / bank.get(n).hop_length for n in names})
     with gr.Blocks(title="Speech VAE demo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
@@ -195,9 +213,10 @@ def build_demo(
                                                metrics if compute_metrics else ())
             except Exception as exc:  # noqa: BLE001
                 raise _user_error(exc) from exc
-            lm = _log_mel_range(wav)
+            log_mel_in = log_mel(wav)  # once: the input picture and the shared colour range
+            lm = mel_range(log_mel_in)
             by_name = {r.name: r for r in results}
-            out: list[Any] = [mel_picture(wav, "input", lm)]
+            out: list[Any] = [mel_picture(wav, "input", lm, log_mel_in)]
             for k, n in enumerate(names):
                 r = by_name.get(n)
                 if r is None:
@@ -214,13 +233,6 @@ def build_demo(
         if tts is not None:
             _tts_tab(tts, max_seconds)
     return demo
-
-
-def _log_mel_range(wav: np.ndarray) -> tuple[float, float]:
-    from espnet_plugin.metrics.reconstruction import log_mel
-
-    top = float(log_mel(wav).max())
-    return top - 9.0, top
 
 
 def _tts_tab(tts: TTSDemo, max_seconds: float) -> None:

@@ -23,13 +23,13 @@ import torch
 import yaml
 
 from espnet_plugin.errors import ConfigError, DataError
-from espnet_plugin.io.audio import resample
+from espnet_plugin.io.audio import downmix, pcm_to_float, resample
+from espnet_plugin.metrics.reconstruction import SILENCE_PEAK  # max |x| below this (-80 dBFS): a silent upload
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 FS = 16000
-SILENCE_PEAK = 1e-4  # max |x| below this (-80 dBFS) counts as a silent upload
 MIN_SECONDS = 0.1
 MAX_TEXT_CHARS = 400
 DEMO_METRICS = ("pesq", "stoi", "spk_sim", "mos")
@@ -158,29 +158,6 @@ class ModelBank:
 
 
 # ---------------------------------------------------------------- input conversion
-def pcm_to_float(data: np.ndarray) -> np.ndarray:
-    """Integer PCM (int8/16/32, uint8) or float samples -> float32 in [-1, 1] (same shape)."""
-    x = np.asarray(data)
-    if x.dtype == np.uint8:
-        return (x.astype(np.float32) - 128.0) / 128.0
-    if np.issubdtype(x.dtype, np.integer):
-        return (x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))).astype(np.float32)
-    if np.issubdtype(x.dtype, np.floating):
-        return x.astype(np.float32)
-    raise DataError(f"unsupported audio sample type {x.dtype}")
-
-
-def _downmix(x: np.ndarray) -> np.ndarray:
-    """(N,), (N, C) or (C, N) with C <= 8 -> (N,) channel mean."""
-    if x.ndim == 1:
-        return x
-    if x.ndim != 2 or x.size == 0:
-        raise DataError(f"audio array of shape {x.shape}: expected (samples,) or (samples, channels)")
-    if x.shape[1] > 8 and x.shape[0] <= 8:
-        x = x.T  # channels first
-    return x.mean(axis=1)
-
-
 def _decode_file(path: Path, max_seconds: float) -> tuple[int, np.ndarray]:
     """Read ``path`` with libsndfile (wav/flac/mp3/ogg/...), else ffmpeg when installed."""
     shown = path.name
@@ -230,7 +207,7 @@ def to_mono_16k(audio: Any, max_seconds: float = 30.0, fs: int = FS) -> np.ndarr
         raise DataError(f"cannot read audio from a {type(audio).__name__}")
     if sr <= 0:
         raise DataError(f"invalid sample rate {sr}")
-    x = _downmix(pcm_to_float(data))
+    x = downmix(pcm_to_float(data))
     if x.size / sr > max_seconds + 1e-6:
         raise DataError(f"clip is {x.size / sr:.1f} s long: the limit is {max_seconds:g} s (trim it and retry)")
     if x.size / sr < MIN_SECONDS:
@@ -266,19 +243,17 @@ def resynthesize(vae: torch.nn.Module, wav: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def clip_metrics(ref: np.ndarray, hyp: np.ndarray, names: Sequence[str] = DEMO_METRICS) -> dict[str, float]:
-    """Reconstruction metrics of one clip (registry names); NaN where undefined or failing."""
-    from espnet_plugin.metrics.registry import get_metric
+    """Reconstruction metrics of one clip (registry names); NaN where undefined, unavailable or failing.
 
-    out: dict[str, float] = {}
-    for n in names:
-        m = get_metric(n, axis="reconstruction")
-        try:
-            fn = m.resolve()
-            out[n] = float(fn(**{k: {"ref": ref, "hyp": hyp}[k] for k in m.needs})) if fn else float("nan")
-        except Exception as exc:  # noqa: BLE001 - one judge failing must not break the page
-            logger.warning("metric %s failed: %s", n, exc)
-            out[n] = float("nan")
-    return out
+    Raises:
+        ConfigError: an unknown metric name.
+    """
+    from espnet_plugin.metrics.registry import get_metric, score_utterance
+
+    metrics = [get_metric(n, axis="reconstruction") for n in names]
+    # one judge failing must not break the page: it is logged and shown as n/a
+    scores = score_utterance(metrics, on_error="nan", ref=ref, hyp=hyp)
+    return {n: scores.get(n, float("nan")) for n in names}
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Audio loading (read, downmix, resample, validate) and atomic 16-bit PCM writing.
+"""Audio loading (read, downmix, resample, validate), the same steps for samples already decoded
+(integer PCM to float, downmix, validation), and atomic 16-bit PCM writing.
 
 Every failure the data can cause raises :class:`espnet_plugin.errors.DataError` naming the
 utterance and the file, so a bad clip in a corpus of thousands is easy to find.
@@ -69,6 +70,104 @@ def resample(wav: np.ndarray, orig_fs: int, fs: int) -> np.ndarray:
     g = math.gcd(int(orig_fs), int(fs))
     out = resample_poly(wav.astype(np.float64), int(fs) // g, int(orig_fs) // g)
     return out.astype(np.float32)
+
+
+def pcm_to_float(data: np.ndarray, where: str | None = None) -> np.ndarray:
+    """Integer PCM (int8/16/32, uint8) or float samples -> float32 in [-1, 1] (same shape).
+
+    Signed integers are divided by their full scale (``2 ** (bits - 1)``); unsigned 8-bit
+    (the wav convention, e.g. what kaldiio returns for 8-bit wav) is centred on 128 first.
+
+    Args:
+        data: samples of any shape.
+        where: prefix of the error message (e.g. the utterance and file).
+    Raises:
+        DataError: a sample type that is neither integer nor float.
+    """
+    x = np.asarray(data)
+    if x.dtype == np.uint8:
+        return (x.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(x.dtype, np.integer):
+        return (x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))).astype(np.float32)
+    if np.issubdtype(x.dtype, np.floating):
+        return x.astype(np.float32)
+    raise DataError(f"{where + ': ' if where else ''}unsupported audio sample type {x.dtype}")
+
+
+def downmix(x: np.ndarray, where: str | None = None) -> np.ndarray:
+    """(N,), (N, C) or (C, N) with C <= 8 -> (N,) channel mean.
+
+    A 2-D array with more than 8 columns and at most 8 rows is taken as channels-first.
+
+    Args:
+        x: samples.
+        where: prefix of the error message (e.g. the utterance and file).
+    Raises:
+        DataError: more than 2 dimensions, or an empty 2-D array.
+    """
+    if x.ndim == 1:
+        return x
+    if x.ndim != 2 or x.size == 0:
+        raise DataError(f"{where + ': ' if where else ''}audio array of shape {x.shape}: "
+                        "expected (samples,) or (samples, channels)")
+    if x.shape[1] > 8 and x.shape[0] <= 8:
+        x = x.T  # channels first
+    return x.mean(axis=1)
+
+
+def check_waveform(
+    wav: np.ndarray,
+    fs: int,
+    where: str,
+    *,
+    min_samples: int = 0,
+    max_seconds: float | None = None,
+    allow_silence: bool = False,
+) -> None:
+    """Validate audio already in memory with the rules (and messages) of :func:`load_audio`.
+
+    Args:
+        wav: (N,) or (N, C) samples at ``fs`` Hz.
+        fs: its sampling rate in Hz.
+        where: prefix of the error message (the utterance and/or file).
+        min_samples: fewer samples than this are rejected.
+        max_seconds: longer clips are rejected.
+        allow_silence: accept clips whose max |x| < 1e-5.
+    Raises:
+        DataError: empty clip, NaN/Inf samples, too long, all-silent, or too short.
+    """
+    if wav.size == 0:
+        raise DataError(f"{where}: empty audio clip (0 samples)")
+    if not np.all(np.isfinite(wav)):
+        raise DataError(f"{where}: audio contains NaN or Inf samples")
+    n = int(wav.shape[0])
+    if max_seconds is not None and n / fs > max_seconds:
+        raise DataError(f"{where}: too long: {n / fs:.2f} s > max_seconds={max_seconds}")
+    if not allow_silence and float(np.max(np.abs(wav))) < SILENCE_THRESHOLD:
+        raise DataError(f"{where}: all-silent clip (max |x| < {SILENCE_THRESHOLD:g})")
+    if n < min_samples:
+        raise DataError(
+            f"{where}: too short: {n} samples ({n / fs:.3f} s) < min_samples={min_samples}"
+        )
+
+
+def pcm_to_mono(data: np.ndarray, rate: int, fs: int, where: str) -> np.ndarray:
+    """Decoded samples (e.g. from kaldiio) -> (N',) float32 mono at ``fs`` Hz.
+
+    Integer PCM is scaled by :func:`pcm_to_float`, channels are averaged by :func:`downmix`,
+    then the signal is resampled.  All-silent audio is accepted.
+
+    Args:
+        data: (N,), (N, C) or (C, N) integer PCM or float samples.
+        rate: their sampling rate in Hz.
+        fs: wanted rate in Hz.
+        where: prefix of error messages (the utterance and its source).
+    Raises:
+        DataError: empty audio, NaN/Inf samples, an unsupported sample type or shape.
+    """
+    x = pcm_to_float(data, where)
+    check_waveform(x, rate, where, allow_silence=True)
+    return resample(downmix(x, where), rate, fs)
 
 
 def load_audio(

@@ -57,7 +57,6 @@ def read_scp(
         raise DataError(f"{p}: cannot read: {exc}") from exc
     out: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    bad: set[str] = set()
     for lineno, bline in enumerate(raw.split(b"\n"), start=1):
         try:
             line = bline.decode("utf-8")
@@ -69,7 +68,6 @@ def read_scp(
                 raise DataError(reason) from exc
             _check_dup(p, key, lineno, first_line)
             problems.append((key, reason))
-            bad.add(key)
             continue
         line = line.rstrip("\r")
         if not line.strip():
@@ -83,7 +81,6 @@ def read_scp(
             if problems is None:
                 raise DataError(reason)
             problems.append((key, reason))
-            bad.add(key)
             continue
         out[key] = value
     return out

@@ -1,7 +1,8 @@
 """Shared pieces of the scoring entry points (``bin/score_recon.py``, ``bin/score_tts.py``).
 
 Their common options (hypothesis dir, output dir, metric list, tag, margins, threads), the audio
-reader both judges use (any wav.scp value as 16 kHz mono) and the ``per_utt.tsv`` writer.
+reader both judges use (any wav.scp value as 16 kHz mono), the check for missing hypotheses and
+the ``per_utt.tsv`` writer.
 """
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import argparse
 import logging
 import math
 from pathlib import Path
-from typing import List, Mapping, Sequence
+from typing import Iterable, List, Mapping, Sequence
 
 import numpy as np
 
 from espnet_plugin.errors import ConfigError, DataError
 
 SR = 16000
+logger = logging.getLogger(__name__)
 _TAG_PREFIXES = ("svae_", "tts_", "probe_")
 
 
@@ -35,10 +37,13 @@ def default_tag(out_dir: str) -> str:
 def load_wav_16k(spec: str, utt: str, root: Path | None = None) -> np.ndarray:
     """Read one wav.scp value (a file path, or a Kaldi ``ark:offset``/pipe) as (N,) float32 16 kHz.
 
+    Kaldi/pipe audio: integer PCM is scaled by its own full scale (8-bit unsigned is centred on
+    128), channels are averaged.  Silence is accepted (the metrics mark it NaN).
+
     Raises:
-        DataError: unreadable, missing or NaN audio (naming the utterance).
+        DataError: unreadable, missing, empty or NaN/Inf audio (naming the utterance).
     """
-    from espnet_plugin.io.audio import load_audio, resample, resolve_listed_path
+    from espnet_plugin.io.audio import load_audio, pcm_to_mono, resolve_listed_path
 
     p = Path(spec) if root is None else resolve_listed_path(spec, root)
     if p.is_file():
@@ -49,12 +54,25 @@ def load_wav_16k(spec: str, utt: str, root: Path | None = None) -> np.ndarray:
         rate, data = kaldiio.load_mat(spec)
     except Exception as exc:
         raise DataError(f"utterance {utt!r}: cannot read audio {spec!r}: {exc}") from exc
-    x = np.asarray(data)
-    if np.issubdtype(x.dtype, np.integer):
-        x = x.astype(np.float32) / 32768.0
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    return resample(x.astype(np.float32), int(rate), SR)
+    return pcm_to_mono(data, int(rate), SR, f"utterance {utt!r} ({spec})")
+
+
+def find_missing_hyps(utts: Iterable[str], hyp_dir: Path, source: str, allow_missing: bool) -> set[str]:
+    """The utterances of ``source`` (a wav.scp or pair list) that have no ``hyp_dir/<utt>.wav``.
+
+    Logs a warning when some are missing and ``allow_missing`` (they are then skipped).
+
+    Raises:
+        DataError: some are missing and not ``allow_missing``, or all of them are missing.
+    """
+    utts = list(utts)
+    missing = [u for u in utts if not (hyp_dir / f"{u}.wav").is_file()]
+    if missing and (not allow_missing or len(missing) == len(utts)):
+        raise DataError(f"{hyp_dir}: no <utt>.wav for {len(missing)} of {len(utts)} utterances "
+                        f"of {source} (first: {missing[:3]}); --allow_missing to skip them")
+    if missing:
+        logger.warning("%d utterances have no hypothesis and are skipped", len(missing))
+    return set(missing)
 
 
 def write_per_utt(path: Path, rows: Mapping[str, Mapping[str, object]], columns: Sequence[str]) -> None:

@@ -46,7 +46,7 @@ import logging
 import math
 from typing import Mapping, Optional
 
-from espnet_plugin.metrics.registry import AXES, get_metric
+from espnet_plugin.metrics.registry import AXES, direction_of, get_metric
 from espnet_plugin.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def compute_scores(
         for key, bv in table[b].items():
             if metric_axis(key) != axis:
                 continue
-            d = directions.get(key) or _registry_direction(key)
+            d = directions.get(key) or direction_of(key)
             if d is None:
                 logger.warning("metric %r has no known direction: left out of the %s score", key, axis)
                 continue
@@ -143,9 +143,3 @@ def compute_scores(
         s["overall"] = _geo_mean(ax) if all(math.isfinite(x) for x in ax) else float("nan")
     return out
 
-
-def _registry_direction(key: str) -> Optional[str]:
-    try:
-        return get_metric(key).direction
-    except ConfigError:
-        return None

@@ -25,7 +25,6 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -162,18 +161,12 @@ def register_metric(
     return deco
 
 
-def _ensure_builtin() -> None:
-    """Import the modules whose import registers the built-in metrics."""
-    from espnet_plugin.metrics import generation, reconstruction, understanding  # noqa: F401
-
-
 def get_metric(name: str, axis: Optional[str] = None) -> Metric:
     """Look a metric up by ``name`` (optionally ``"axis/name"``) and optional ``axis``.
 
     Raises:
         ConfigError: unknown name, or a name registered on several axes without ``axis``.
     """
-    _ensure_builtin()
     if "/" in name:
         axis, name = name.split("/", 1)
     if axis is not None:
@@ -197,7 +190,6 @@ def get_metric(name: str, axis: Optional[str] = None) -> Metric:
 
 def available_metrics(axis: Optional[str] = None) -> list[Metric]:
     """All registered metrics (of one ``axis`` when given), sorted by (axis, name)."""
-    _ensure_builtin()
     if axis is not None and axis not in AXES:
         raise ConfigError(f"axis {axis!r} not in {AXES}")
     return [m for (a, _), m in sorted(_REGISTRY.items()) if axis is None or a == axis]
@@ -227,17 +219,26 @@ def resolve_metrics(names: Sequence[str], axis: str) -> list[Metric]:
     return out
 
 
-def score_utterance(metrics: Sequence[Metric], **inputs: Any) -> dict[str, float]:
+ON_ERROR = ("raise", "nan")
+
+
+def score_utterance(metrics: Sequence[Metric], *, on_error: str = "raise", **inputs: Any) -> dict[str, float]:
     """Run the per-utterance (``aggregate="mean"``) metrics on one utterance.
 
     Args:
         metrics: resolved metrics (see :func:`resolve_metrics`); corpus metrics are ignored.
+        on_error: a metric whose loading or computation raises: ``"raise"`` (default) passes the
+            exception on; ``"nan"`` logs it (WARNING) and scores that metric NaN, so that one
+            failing judge does not lose the others (the demo).
         inputs: the utterance's inputs, e.g. ``ref=(N,) array, hyp=(M,) array``.
     Returns:
-        ``{name: value}``, NaN where the metric is undefined for this utterance.
+        ``{name: value}``, NaN where the metric is undefined for this utterance (or failed, with
+        ``on_error="nan"``); online metrics whose weights are unavailable are left out.
     Raises:
-        ConfigError: a metric needs an input that was not given.
+        ConfigError: a metric needs an input that was not given, or a bad ``on_error``.
     """
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error={on_error!r}: choose one of {ON_ERROR}")
     out: dict[str, float] = {}
     for m in metrics:
         if m.aggregate != "mean":
@@ -245,9 +246,15 @@ def score_utterance(metrics: Sequence[Metric], **inputs: Any) -> dict[str, float
         missing = [k for k in m.needs if k not in inputs]
         if missing:
             raise ConfigError(f"metric {m.key!r} needs inputs {missing} that were not given")
-        fn = m.resolve()
-        if fn is not None:
-            out[m.name] = float(fn(**{k: inputs[k] for k in m.needs}))
+        try:
+            fn = m.resolve()
+            if fn is not None:
+                out[m.name] = float(fn(**{k: inputs[k] for k in m.needs}))
+        except Exception as exc:  # noqa: BLE001 - on_error="nan" turns any failure into NaN
+            if on_error == "raise":
+                raise
+            logger.warning("metric %s failed: %s", m.key, exc)
+            out[m.name] = float("nan")
     return out
 
 
@@ -309,16 +316,14 @@ def write_metrics_json(
     dirs = dict(directions or {})
     for k in metrics:
         if k not in dirs:
-            try:
-                dirs[k] = get_metric(k, axis=axis).direction
-            except ConfigError as exc:
-                raise ConfigError(f"{path}: no direction for metric {k!r}: pass directions=") from exc
+            d = direction_of(f"{axis}/{k}")
+            if d is None:
+                raise ConfigError(f"{path}: no direction for metric {k!r}: pass directions=")
+            dirs[k] = d
     rec = {"axis": axis, "tag": tag, "metrics": {k: _json_num(float(v)) for k, v in metrics.items()},
            "n": int(n), "directions": dirs}
     rec.update({k: v for k, v in extra.items()})
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(rec, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, p)
+    from espnet_plugin.io.kaldi_dir import write_text_atomic
+
+    write_text_atomic(path, json.dumps(rec, indent=2, default=_json_default) + "\n")
     return rec

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from espnet_plugin.errors import ConfigError, DataError
-from espnet_plugin.metrics.registry import AXES, get_metric
+from espnet_plugin.errors import DataError
+from espnet_plugin.metrics.registry import AXES, direction_of
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +112,8 @@ def merge_records(records: Sequence[tuple[str, dict]]) -> SummaryTable:
             row[key] = _num(v)
             d = dirs.get(name)
             if d is None:
-                try:
-                    d = get_metric(name, axis=axis).direction
-                except ConfigError:
+                d = direction_of(key)
+                if d is None:
                     logger.warning("%s: metric %r has no direction", src, key)
             if d is not None:
                 if key in t.directions and t.directions[key] != d:
