@@ -66,6 +66,20 @@ def test_a_failing_job_fails_the_runner(work, runner):
     assert "code 0" in (work / "logs" / "f.1.log").read_text()
 
 
+@pytest.mark.parametrize("caller_devices", [None, "0"])
+def test_local_jobs_without_gpu_see_no_gpu(work, monkeypatch, caller_devices):
+    # --gpu 0 (the default) hides every GPU, whether or not the caller set CUDA_VISIBLE_DEVICES
+    if caller_devices is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", caller_devices)
+    cases = [([], "[]"), (["--gpu", "0"], "[]"), (["--gpu", "1"], f"[{caller_devices or 'unset'}]")]
+    for opts, seen in cases:
+        p = _run("utils/run.pl", *opts, "logs/c.log", "bash", "-c", 'echo "[${CUDA_VISIBLE_DEVICES-unset}]"')
+        assert p.returncode == 0, p.stderr
+        assert f"\n{seen}\n" in (work / "logs" / "c.log").read_text(), (opts, seen)
+
+
 def test_slurm_options(work):
     p = _run("utils/slurm.pl", "--gpu", "2", "--mem", "8G", "--num_threads", "4", "--num_nodes", "3",
              "logs/t.log", "true")

@@ -57,6 +57,7 @@ eval_max_utts=0         # Resynthesise and score only the first N test utterance
 tts_config=conf/tts/train_f5_small.yaml   # Config of the latent TTS.
 tts_args=""             # Extra arguments for TTS training.
 tts_inference_args=""   # Extra arguments for TTS inference (e.g. "--nfe 16 --cfg_strength 2").
+tts_inference_model=valid.loss.ave.pth  # TTS checkpoint used for synthesis (stage 15).
 tts_max_pairs=0         # Zero-shot test pairs to synthesise (0 = every test utterance).
 tts_asr_judge=pocketsphinx  # ASR judge of the generated speech (pocketsphinx, whisper_large_v3).
 
@@ -127,7 +128,6 @@ EOF
 )
 
 log "$0 $*"
-run_args=$(printf '%q ' "$0" "$@")
 . ./utils/parse_options.sh
 
 if [ $# -ne 0 ]; then
@@ -175,7 +175,10 @@ teacher_dump=${dumpdir}/teacher/${teacher_tag}
 stats_dir=${expdir}/svae_stats_${fs}
 
 # ---- idempotency: a stage writes a marker holding the hash of what it was made from ----
-hash_of() { { for x in "$@"; do if [ -f "$x" ]; then sha256sum "$x"; else echo "$x"; fi; done; } | sha256sum | cut -c1-16; }
+# file_key <x>: the line hash_of hashes for <x> (sha256sum of a file, else the string itself);
+# hash_of "$(file_key f)" = hash_of f, so a big file used in many keys is read once
+file_key() { if [ -f "$1" ]; then sha256sum "$1"; else echo "$1"; fi; }
+hash_of() { { for x in "$@"; do file_key "$x"; done; } | sha256sum | cut -c1-16; }
 is_done() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 mark_done() { echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
 # merge_job_scps <dir>/<name> <nj>: the <name>.<job>.scp lists of <nj> parallel jobs -> <name>.scp
@@ -195,6 +198,10 @@ teacher_args() {
     else
         echo "--teacher_conf upstream=${teacher} --teacher_conf layer=${teacher_layer}${teacher_path:+ --teacher_conf path=${teacher_path}}"
     fi
+}
+teacher_file() {
+    # the teacher's checkpoint file (empty: an s3prl upstream without --teacher_path)
+    if [ "${teacher}" = hubert_tiny ]; then echo "${teacher_dir}/valid.loss.best.pth"; else echo "${teacher_path}"; fi
 }
 teacher_dump_args() {
     if [ "${teacher}" = hubert_tiny ]; then
@@ -271,8 +278,7 @@ fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
     stage_msg 5 "Dump teacher features (${teacher_tag}) with ${nj} jobs"
-    _tfile=${teacher_path}
-    [ "${teacher}" = hubert_tiny ] && _tfile=${teacher_dir}/valid.loss.best.pth
+    _tfile=$(teacher_file)
     for dset in ${train_set} ${valid_set}; do
         out=${teacher_dump}/${dset}
         key=$(hash_of ${dumpdir}/raw/${dset}/wav.scp "${teacher}" "${teacher_layer}" ${_tfile})
@@ -325,14 +331,18 @@ run_config() {
         stage_msg 7 "Train the VAE ${svae_tag} (log: ${svae_exp}/train.log)"
         local data_args="--train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/wav.scp,audio,sound \
             --valid_data_path_and_name_and_type ${dumpdir}/raw/${valid_set}/wav.scp,audio,sound"
-        local tfeat=""
+        local tdeps=""   # what the teacher targets are made from
         if [ "${n_terms}" -gt 0 ] && "${teacher_cache}"; then
             data_args+=" --train_data_path_and_name_and_type ${teacher_dump}/${train_set}/feats.scp,teacher_feats,kaldi_ark"
             data_args+=" --valid_data_path_and_name_and_type ${teacher_dump}/${valid_set}/feats.scp,teacher_feats,kaldi_ark"
-            tfeat=${teacher_dump}/${train_set}/feats.scp
+            # feats.scp holds only keys and ark offsets, the same for a re-dumped cache: its stage-5
+            # marker (data + teacher checkpoint) says which features are in the arks
+            tdeps="${teacher_dump}/${train_set}/feats.scp ${teacher_dump}/${train_set}/.done"
+        elif [ "${n_terms}" -gt 0 ]; then
+            tdeps=$(teacher_file)   # the teacher runs on the fly: its checkpoint
         fi
         local key
-        key=$(hash_of ${svae_config} "${svae_args}" "$(teacher_args)" ${dumpdir}/raw/${train_set}/wav.scp ${tfeat})
+        key=$(hash_of ${svae_config} "${svae_args}" "$(teacher_args)" ${dumpdir}/raw/${train_set}/wav.scp ${tdeps})
         if is_done ${svae_exp}/.done_train "${key}"; then
             log "  already trained: ${svae_exp} (remove ${svae_exp}/.done_train to retrain)"
         else
@@ -356,10 +366,12 @@ run_config() {
     fi
 
     local model_file=${svae_exp}/${inference_model}
+    # hashed once here (after training) for the keys of stages 8-21: hash_of "${model_key}" = hash_of ${model_file}
+    local model_key; model_key=$(file_key ${model_file})
     local dec=${svae_exp}/decode_${test_set}
     if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! "${skip_eval}"; then
         stage_msg 8 "Resynthesise ${test_set} with ${svae_tag} (${inference_nj} jobs)"
-        local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${test_set}/wav.scp "${eval_max_utts}")
+        local key; key=$(hash_of "${model_key}" ${dumpdir}/raw/${test_set}/wav.scp "${eval_max_utts}")
         if is_done ${dec}/.done "${key}"; then log "  up to date: ${dec}"; else
             mkdir -p ${dec}
             if [ "${eval_max_utts}" -gt 0 ]; then
@@ -396,10 +408,11 @@ run_config() {
         stage_msg 10 "Extract latents of ${svae_tag} for every set"
         # one process (one model load) for all sets that are not up to date
         local todo_args="" todo_sets="" dset
+        local -A set_key=()
         for dset in ${train_set} ${valid_set} ${test_sets}; do
             local out=${svae_exp}/latents/${dset}
-            local key; key=$(hash_of ${model_file} ${dumpdir}/raw/${dset}/wav.scp)
-            if is_done ${out}/.done "${key}"; then log "  ${dset}: up to date"; continue; fi
+            set_key[${dset}]=$(hash_of "${model_key}" ${dumpdir}/raw/${dset}/wav.scp)
+            if is_done ${out}/.done "${set_key[${dset}]}"; then log "  ${dset}: up to date"; continue; fi
             rm -f ${out}/.done
             todo_args+=" --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out}"
             todo_sets+=" ${dset}"
@@ -413,7 +426,7 @@ run_config() {
             for dset in ${todo_sets}; do
                 local out=${svae_exp}/latents/${dset}
                 merge_job_scps ${out}/latents ${_nj}
-                mark_done ${out}/.done "$(hash_of ${model_file} ${dumpdir}/raw/${dset}/wav.scp)"
+                mark_done ${out}/.done "${set_key[${dset}]}"
                 log "  ${dset}: $(wc -l < ${out}/latents.scp) latent sequences -> ${out}/latents.scp"
             done
         fi
@@ -421,7 +434,7 @@ run_config() {
 
     if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && ! "${skip_train}"; then
         stage_msg 11 "Pack ${svae_tag} -> ${svae_exp}/packed"
-        local key; key=$(hash_of ${model_file} ${svae_exp}/config.yaml)
+        local key; key=$(hash_of "${model_key}" ${svae_exp}/config.yaml)
         if is_done ${svae_exp}/packed/.done "${key}"; then log "  up to date"; else
             ${python} -m espnet_plugin.bin.pack_model --exp_dir ${svae_exp} --model_file ${model_file} \
                 --out_dir ${svae_exp}/packed --recipe "$(pwd)" --train_set ${train_set}

@@ -4,7 +4,7 @@
 # features + linear classifier) on the frozen latent of each VAE, and on baselines.
 # Sourced by svae.sh (needs its variables and helpers: log, stage_msg, hash_of, is_done, mark_done,
 # min, ${python}, ${train_cmd}/${cuda_cmd}/${decode_cmd}, ${_icmd}, ${_ngpu_inf}); defines
-#   run_probe_stages     per VAE config, inside run_config (uses ${svae_exp}, ${svae_tag}, ${model_file})
+#   run_probe_stages     per VAE config, inside run_config (uses ${svae_exp}, ${svae_tag}, ${model_file}, ${model_key})
 #   run_probe_baselines  once: the probes named in ${probe_baselines} ("fbank", "teacher")
 #
 #   17 token list (characters, or sentencepiece BPE with --token_type bpe --nbpe N), shared by all probes
@@ -55,8 +55,8 @@ probe_token_list() {
 
 # ---- stages 18-21 for one probe ----
 # Inputs (set by the callers): ptag, _pinput (wav|latents), _platdir (latents root for _pinput=latents),
-# _pfargs (array: frontend arguments), _pdeps (files the features depend on), _psid (array: sid_probe
-# feature arguments, empty = no speaker-id probe).
+# _pfargs (array: frontend arguments), _pdeps (array: files the features depend on, or their file_key
+# lines), _psid (array: sid_probe feature arguments, empty = no speaker-id probe).
 _probe_pipeline() {
     _probe_sets
     local pexp=${expdir}/probe_${ptag}
@@ -81,7 +81,7 @@ _probe_pipeline() {
     if [ ${stage} -le 18 ] && [ ${stop_stage} -ge 18 ] && ! "${skip_train}"; then
         stage_msg 18 "Probe ${ptag}: collect stats (log: ${pexp}/collect_stats.log)"
         local key; key=$(hash_of "$(_pscp ${_ptrain})" "$(_pscp ${_pvalid})" ${dumpdir}/raw/${_ptrain}/text \
-            ${dumpdir}/raw/${_pvalid}/text ${tdir}/tokens.txt ${probe_config} "${norm}" "${_pfargs[*]}" ${_pdeps})
+            ${dumpdir}/raw/${_pvalid}/text ${tdir}/tokens.txt ${probe_config} "${norm}" "${_pfargs[*]}" "${_pdeps[@]}")
         if is_done ${stats}/.done "${key}"; then log "  up to date"; else
             local feat_args=(--model_conf extract_feats_in_collect_stats=false)   # shapes only
             [ "${norm}" = global_mvn ] && feat_args=()                        # + feature mean/var
@@ -99,7 +99,7 @@ _probe_pipeline() {
     if [ ${stage} -le 19 ] && [ ${stop_stage} -ge 19 ] && ! "${skip_train}"; then
         stage_msg 19 "Probe ${ptag}: train (log: ${pexp}/train.log)"
         local key; key=$(hash_of ${probe_config} "${probe_args}" "${_pfargs[*]}" ${tdir}/tokens.txt \
-            ${stats}/train/speech_shape ${stats}/valid/speech_shape ${_pdeps})
+            ${stats}/train/speech_shape ${stats}/valid/speech_shape "${_pdeps[@]}")
         if is_done ${pexp}/.done_train "${key}"; then log "  already trained: ${pexp}/${probe_inference_model}"; else
             if [ -f ${pexp}/.key_train ] && [ "$(cat ${pexp}/.key_train)" != "${key}" ]; then
                 log "  the probe's inputs changed (features, config, tokens or data): discarding its old checkpoints"
@@ -142,7 +142,7 @@ _probe_pipeline() {
         local sid_json=""
         if [ ${#_psid[@]} -gt 0 ]; then
             sid_json=${pexp}/sid/sid.json
-            local key; key=$(hash_of ${dumpdir}/raw/${_ptrain}/utt2spk "${_psid[*]}" ${_pdeps} "${probe_sid_heldout}")
+            local key; key=$(hash_of ${dumpdir}/raw/${_ptrain}/utt2spk "${_psid[*]}" "${_pdeps[@]}" "${probe_sid_heldout}")
             if is_done ${pexp}/sid/.done "${key}"; then log "  speaker id: up to date"; else
                 ${_icmd} --gpu ${_ngpu_inf} ${pexp}/sid.log ${python} -m espnet_plugin.bin.sid_probe "${_psid[@]}" \
                     --utt2spk ${dumpdir}/raw/${_ptrain}/utt2spk --heldout ${probe_sid_heldout} \
@@ -185,7 +185,7 @@ run_probe_stages() {
         mode_in=frontend
         [ "${probe_feature}" = latent ] && [ "${ngpu}" -eq 0 ] && _latents_ready ${_platdir} && mode_in=latents
     fi
-    local _pfargs=() _pdeps="${model_file} ${svae_exp}/config.yaml" _psid=()
+    local _pfargs=() _pdeps=("${model_key}" ${svae_exp}/config.yaml) _psid=()   # model_key: run_config's
     if [ "${mode_in}" = latents ]; then
         _latents_ready ${_platdir} || { log "Error: probe_input=latents but ${_platdir}/<set>/latents.scp is missing (stage 10)"; return 1; }
         [ "${probe_feature}" = latent ] || { log "Error: probe_input=latents needs probe_feature=latent"; return 1; }
@@ -193,14 +193,14 @@ run_probe_stages() {
         local dim; dim=$(${python} -c 'import sys, kaldiio; print(next(iter(kaldiio.load_scp(sys.argv[1]).values())).shape[1])' \
             ${_platdir}/${_ptrain}/latents.scp)
         _pfargs=(--input_size ${dim})
-        _pdeps+=" ${_platdir}/${_ptrain}/.done ${_platdir}/${_pvalid}/.done ${_platdir}/${_ptest}/.done"
+        _pdeps+=(${_platdir}/${_ptrain}/.done ${_platdir}/${_pvalid}/.done ${_platdir}/${_ptest}/.done)
     else
         _pfargs=(--frontend svae_latent --frontend_conf vae_config=${svae_exp}/config.yaml
             --frontend_conf vae_model_file=${model_file} --frontend_conf feature=${probe_feature})
     fi
     if [ -f ${_platdir}/${_ptrain}/latents.scp ]; then
         _psid=(--feats_scp ${_platdir}/${_ptrain}/latents.scp)
-        _pdeps+=" ${_platdir}/${_ptrain}/.done"
+        _pdeps+=(${_platdir}/${_ptrain}/.done)
     else
         _psid=(--wav_scp ${dumpdir}/raw/${_ptrain}/wav.scp --feature vae --vae_config ${svae_exp}/config.yaml
             --vae_model_file ${model_file})
@@ -216,7 +216,7 @@ run_probe_baselines() {
     [ ${stop_stage} -ge 18 ] || return 0
     local b
     for b in ${probe_baselines}; do
-        local ptag=${b} _pinput=wav _platdir="" _pfargs=() _pdeps="" _psid=()
+        local ptag=${b} _pinput=wav _platdir="" _pfargs=() _pdeps=() _psid=()
         case ${b} in
             fbank)  # ESPnet's default frontend: 80-d log-mel fbank, 25 ms window, 10 ms hop (SUPERB's FBANK)
                 _pfargs=(--frontend default --frontend_conf fs=${fs} --frontend_conf n_fft=512
@@ -227,10 +227,10 @@ run_probe_baselines() {
                 if [ "${teacher}" = hubert_tiny ]; then up=espnet_hubert_local; path=${teacher_dir}/valid.loss.best.pth; fi
                 _pfargs=(--frontend s3prl --frontend_conf frontend_conf.upstream=${up}
                     --frontend_conf multilayer_feature=true --freeze_param frontend.upstream)
-                [ -n "${path}" ] && _pfargs+=(--frontend_conf frontend_conf.path_or_url=${path}) && _pdeps=${path}
+                [ -n "${path}" ] && _pfargs+=(--frontend_conf frontend_conf.path_or_url=${path}) && _pdeps=(${path})
                 ptag=teacher_${teacher_tag}
                 if [ -f ${teacher_dump}/${_ptrain}/feats.scp ]; then   # teacher cache (layer ${teacher_layer})
-                    _psid=(--feats_scp ${teacher_dump}/${_ptrain}/feats.scp); _pdeps+=" ${teacher_dump}/${_ptrain}/.done"
+                    _psid=(--feats_scp ${teacher_dump}/${_ptrain}/feats.scp); _pdeps+=(${teacher_dump}/${_ptrain}/.done)
                 fi ;;
             none) continue ;;
             *) log "Error: unknown probe baseline '${b}' (fbank, teacher)"; return 1 ;;

@@ -54,7 +54,10 @@ run_tts_stages() {
 
     if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && ! "${skip_train}"; then
         stage_msg 13 "TTS collect stats of the ${svae_tag} latents -> ${tts_exp}/stats"
-        local key; key=$(hash_of ${lat}/${train_set}/latents.scp ${lat}/${valid_set}/latents.scp ${tokdir}/tokens.txt ${tts_config})
+        # a latents.scp holds only keys and ark offsets, the same for latents of a retrained VAE:
+        # the stage-10 markers (model + wav.scp) say which latents are in the arks
+        local key; key=$(hash_of ${lat}/${train_set}/latents.scp ${lat}/${train_set}/.done \
+            ${lat}/${valid_set}/latents.scp ${lat}/${valid_set}/.done ${tokdir}/tokens.txt ${tts_config})
         if is_done ${tts_exp}/stats/.done "${key}"; then log "  up to date"; else
             local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
             # shellcheck disable=SC2086
@@ -95,8 +98,12 @@ run_tts_stages() {
     local gen=${tts_exp}/gen_${test_set}
     if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ] && ! "${skip_eval}"; then
         stage_msg 15 "Zero-shot synthesis of ${test_set} (unseen speakers) with ${svae_tag} -> ${gen}"
-        local tts_model; tts_model=$(ls ${tts_exp}/valid.loss.best.pth ${tts_exp}/valid.loss.ave.pth 2>/dev/null | head -1)
-        local key; key=$(hash_of ${tts_model} ${model_file} ${dumpdir}/raw/${test_set}/wav.scp "${tts_inference_args}" "${tts_max_pairs}")
+        local tts_model=${tts_exp}/${tts_inference_model}
+        if [ ! -f "${tts_model}" ]; then
+            log "Error: no TTS checkpoint ${tts_model} (trained in stage 14; --tts_inference_model names the file)"
+            exit 1
+        fi
+        local key; key=$(hash_of ${tts_model} "${model_key}" ${dumpdir}/raw/${test_set}/wav.scp "${tts_inference_args}" "${tts_max_pairs}")
         if is_done ${gen}/.done "${key}"; then log "  up to date"; else
             ${python} -m espnet_plugin.bin.make_tts_pairs --data_dir ${dumpdir}/raw/${test_set} \
                 --output ${gen}/pairs.tsv --max_pairs ${tts_max_pairs}
@@ -113,7 +120,7 @@ run_tts_stages() {
     if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}"; then
         stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
         # in-domain ASR judge: the Fbank probe trained on the corpus' real audio (stages 17-21), when there
-        local judge=${expdir}/probe_fbank judge_model=${expdir}/probe_fbank/${probe_inference_model:-valid.loss.ave.pth}
+        local judge=${expdir}/probe_fbank judge_model=${expdir}/probe_fbank/${probe_inference_model}
         local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}" ${judge_model})
         if is_done ${gen}/scores/.done "${key}"; then log "  up to date: ${gen}/scores/metrics.json"; else
             local probe_opt=""
@@ -129,8 +136,9 @@ run_tts_stages() {
             else
                 log "  no Fbank probe (${judge_model}): WER from ${tts_asr_judge} only"
             fi
+            # on the GPU with --gpu_inference true (the whisper judge uses one when it sees one)
             # shellcheck disable=SC2086
-            ${decode_cmd} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
+            ${_icmd} --gpu ${_ngpu_inf} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
                 --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
                 --asr_judge ${tts_asr_judge} --tag ${svae_tag} ${probe_opt}
             mark_done ${gen}/scores/.done "${key}"

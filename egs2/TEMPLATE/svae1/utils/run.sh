@@ -4,7 +4,7 @@
 # Also reachable as utils/run.pl: espnet2.bin.launch then refuses --num_nodes > 1 with a clear error.
 # "JOB" in the log name and the command is replaced by the job index; jobs run in parallel;
 # each job's output goes to its log (with the command and its exit status); the runner fails
-# (naming the failed logs) if any job fails.
+# (naming the failed logs) if any job fails. Jobs without --gpu N (N > 0) run with CUDA_VISIBLE_DEVICES="".
 set -u
 gpu=0
 while [[ $# -gt 0 && "$1" == --* ]]; do
@@ -35,7 +35,9 @@ for ((j = start; j <= end; j++)); do
     (
         echo "# ${c}"
         echo "# Started at $(date)"
-        [ "${gpu}" -gt 0 ] 2>/dev/null || export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES-}"
+        # a job without --gpu N (N > 0) sees no GPU, as a Slurm job without --gres, whatever the caller's
+        # CUDA_VISIBLE_DEVICES: CPU jobs never take GPU memory from a training beside them
+        [ "${gpu}" -gt 0 ] 2>/dev/null || export CUDA_VISIBLE_DEVICES=""
         bash -c "${c}"
         rc=$?
         echo "# Accounting: time=${SECONDS} threads=1"
