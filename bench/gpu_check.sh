@@ -5,13 +5,18 @@
 # 2. SpeechVAETask training of the PAPER-SIZE jmas config (DAC d_model 128, BigVGAN, MPD+CQT,
 #    adaptive mdms+mcos) for a few steps with --ngpu 1, once in fp32 and once with --use_amp true;
 # 3. svae_inference on cuda; 4. the bench scripts with --device cuda --quick.
-# Prints step times from ESPnet's logs; exits non-zero on the first failure.
+# Prints the GPU, then step times and the peak GPU memory (ESPnet's gpu_max_cached_mem_GB: torch's
+# max_memory_reserved) from ESPnet's logs; exits non-zero on the first failure, of any step.
+# Logs and bench outputs stay in OUT_DIR; the corpus and the models are removed at exit.
 set -euo pipefail
 out=${1:-/tmp/gpu_check}
 mkdir -p "${out}"
 py=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 work=$(mktemp -d)
+trap 'rm -rf "${work}"' EXIT
+gpu=$(${py} -c 'import torch; p = torch.cuda.get_device_properties(0); print(f"{p.name}, {p.total_memory / 2**30:.1f} GiB, torch {torch.__version__}")')
+echo "== GPU: ${gpu}"
 ${py} - "${work}" <<'PY'
 import sys, numpy as np, soundfile as sf
 from pathlib import Path
@@ -42,11 +47,17 @@ for amp in false true; do
         --max_epoch 2 --num_iters_per_epoch 12 --num_workers 2 --batch_size 8 --log_interval 4 \
         > ${out}/train_amp_${amp}.log 2>&1 || { tail -n 40 ${out}/train_amp_${amp}.log; exit 1; }
     echo "== amp=${amp}: $(grep -o 'generator_train_time=[0-9.e-]*\|discriminator_train_time=[0-9.e-]*\|lambda_m[a-z]*=[0-9.e+-]*\|distill_total=[0-9.e+-]*' ${out}/train_amp_${amp}.log | tail -n 5 | tr '\n' ' ')"
+    # ESPnet's reporter logs the peak so far at each epoch's end (train and valid): the last one is the run's
+    peak=$(grep -o 'gpu_max_cached_mem_GB=[0-9.e+-]*' ${out}/train_amp_${amp}.log | tail -n 1 || true)
+    echo "   peak ${peak:-(no gpu_max_cached_mem_GB in the log)}"
 done
 ${py} -m espnet_plugin.bin.svae_inference --config ${work}/exp_amp_true/config.yaml \
     --model_file ${work}/exp_amp_true/2epoch.pth --wav_scp ${work}/wav.scp --output_dir ${work}/inf --device cuda 2>&1 | tail -n 1
 echo "== bench_train_step (cuda, fp32 and bf16 AMP)"
-${py} bench/bench_train_step.py --device cuda --quick --amp 2>&1 | tail -n 30 | tee ${out}/bench_train_step.txt || echo "(failed)"
+${py} bench/bench_train_step.py --device cuda --quick --amp > ${out}/bench_train_step.txt 2>&1 \
+    || { tail -n 40 ${out}/bench_train_step.txt; echo "bench_train_step.py failed (${out}/bench_train_step.txt)"; exit 1; }
+tail -n 30 ${out}/bench_train_step.txt
 echo "== bench_resynthesis (cuda)"
-${py} bench/bench_resynthesis.py --device cuda --quick --sizes cpu,paper 2>&1 | tail -n 25 | tee ${out}/bench_resynthesis.txt || echo "(failed)"
-nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
+${py} bench/bench_resynthesis.py --device cuda --quick --sizes cpu,paper > ${out}/bench_resynthesis.txt 2>&1 \
+    || { tail -n 40 ${out}/bench_resynthesis.txt; echo "bench_resynthesis.py failed (${out}/bench_resynthesis.txt)"; exit 1; }
+tail -n 25 ${out}/bench_resynthesis.txt
