@@ -192,6 +192,41 @@ def test_config_errors(trained, tmp_path):
         LatentTTSTask.load_model(d / "exp" / "config.yaml", tmp_path / "wrong.pth")
 
 
+def test_ema_update_every_defaults_to_accum_grad(trained):
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask
+
+    d, _ = trained
+    cfg = yaml.safe_load((d / "exp" / "config.yaml").read_text())
+    assert "ema_update_every" not in LatentTTSTask.get_parser().get_default("model_conf")
+    assert "ema_update_every" not in cfg["model_conf"]
+    model = LatentTTSTask.build_model(argparse.Namespace(**dict(cfg, accum_grad=3)))
+    assert model.ema.update_every == 3  # one EMA update per optimiser step
+    conf = dict(cfg, accum_grad=3, model_conf=dict(cfg["model_conf"], ema_update_every=2))
+    assert LatentTTSTask.build_model(argparse.Namespace(**conf)).ema.update_every == 2  # the config wins
+    assert LatentTTSTask.build_model(argparse.Namespace(**dict(cfg, accum_grad=1))).ema.update_every == 1
+
+
+def test_token_list_read_as_the_preprocessor_reads_it(trained, tmp_path):
+    from espnet2.train.preprocessor import CommonPreprocessor
+
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask
+
+    d, _ = trained
+    cfg = yaml.safe_load((d / "exp" / "config.yaml").read_text())
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("<blank>\n<unk>\n \na\nb\n<sos/eos>\n")  # a whitespace-only line is a token for ESPnet
+    args = argparse.Namespace(**dict(cfg, token_list=str(tokens)))
+    model = LatentTTSTask.build_model(args)
+    pre = CommonPreprocessor(train=False, token_type="char", token_list=str(tokens))
+    vocab = pre.token_id_converter.get_num_vocabulary_size()
+    assert vocab == 6 and args.token_list == pre.token_id_converter.token_list
+    assert model.cfm.transformer.text_embed.num_embeds == vocab
+    for bad, why in (("<blank>\na\nb\n", "<unk>"), ("<blank>\n<unk>\na\na\n", "duplicated")):
+        tokens.write_text(bad)
+        with pytest.raises(ConfigError, match=f"{tokens}.*{why}"):
+            LatentTTSTask.build_model(argparse.Namespace(**dict(cfg, token_list=str(tokens))))
+
+
 def test_inference_writes_wavs_latents_and_follows_duration_rule(trained, tmp_path):
     import kaldiio
 

@@ -9,14 +9,15 @@ Config sections: ``token_list``/``token_type`` (char or bpe), ``normalize: globa
 ``normalize_conf.stats_file`` = the ``feats_stats.npz`` written by a ``--collect_stats true`` run
 (the normaliser is not built during that run), ``dit_conf`` (:class:`espnet_plugin.tts.dit.DiT`,
 ``text_num_embeds`` is set from the token list), ``cfm_conf`` (:class:`espnet_plugin.tts.cfm.CFM`)
-and ``model_conf`` (:class:`ESPnetLatentTTSModel`: EMA settings).
+and ``model_conf`` (:class:`ESPnetLatentTTSModel`: EMA settings; ``ema_update_every`` defaults to
+``accum_grad``, one EMA update per optimiser step).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -37,6 +38,7 @@ from espnet_plugin.tts.cfm import CFM
 from espnet_plugin.tts.dit import DiT
 from espnet_plugin.tts.ema import EMA
 from espnet_plugin.tts.text import FILLER_ID
+from espnet_plugin.vae.generator import lengths_to_mask
 
 normalize_choices = ClassChoices(
     "normalize",
@@ -57,7 +59,7 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
         normalize: feature normaliser (GlobalMVN) or None.
         ema_decay: EMA decay, None disables the EMA copy.
         ema_warmup: EMA warm-up ``min(decay, (1 + n) / (10 + n))``.
-        ema_update_every: EMA update every k training forwards (set to ``accum_grad``).
+        ema_update_every: EMA update every k training forwards (the task defaults it to ``accum_grad``).
         valid_seed: seed of the random draws (t, noise, span, CFG drop) in eval mode, so the
             validation loss is comparable across epochs.
     """
@@ -80,13 +82,13 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
     def normalize_feats(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Raw frames (B, T, D) -> normalised frames (B, T, D), padding zeroed (input untouched)."""
         if self.normalize is None:
-            return feats.masked_fill(~_mask(lengths, feats.size(1))[..., None], 0.0)
+            return feats.masked_fill(~lengths_to_mask(lengths, feats.size(1))[..., None], 0.0)
         return self.normalize(feats.clone(), lengths)[0]
 
     def denormalize_feats(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Normalised frames (B, T, D) -> raw frames (B, T, D), padding zeroed (input untouched)."""
         if self.normalize is None:
-            return feats.masked_fill(~_mask(lengths, feats.size(1))[..., None], 0.0)
+            return feats.masked_fill(~lengths_to_mask(lengths, feats.size(1))[..., None], 0.0)
         return self.normalize.inverse(feats.clone(), lengths)[0]
 
     def inference_cfm(self, use_ema: bool = True) -> CFM:
@@ -115,7 +117,7 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
         gen = None
         if not self.training:
             gen = torch.Generator(device=feats.device).manual_seed(self.valid_seed)
-        text = text.masked_fill(_mask(text_lengths, text.size(1)).logical_not(), FILLER_ID)
+        text = text.masked_fill(lengths_to_mask(text_lengths, text.size(1)).logical_not(), FILLER_ID)
         loss, stats = self.cfm(x1, feats_lengths, text, generator=gen)
         batch_size = feats.size(0)
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
@@ -126,10 +128,6 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
     ) -> Dict[str, torch.Tensor]:
         """Frames for ESPnet's collect-stats stage (-> ``feats_stats.npz``)."""
         return {"feats": feats, "feats_lengths": feats_lengths}
-
-
-def _mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    return torch.arange(max_len, device=lengths.device)[None] < lengths[:, None]
 
 
 def ema_only_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -158,9 +156,11 @@ class LatentTTSTask(AbsTask):
         required = parser.get_default("required")
         required += ["token_list"]
         group.add_argument("--token_list", type=str_or_none, default=None, help="Token list file (or list in yaml)")
+        model_defaults = get_default_kwargs(ESPnetLatentTTSModel)
+        model_defaults.pop("ema_update_every", None)  # default: accum_grad (build_model)
         group.add_argument(
-            "--model_conf", action=NestedDictAction, default=get_default_kwargs(ESPnetLatentTTSModel),
-            help="Keyword arguments of ESPnetLatentTTSModel (EMA settings)",
+            "--model_conf", action=NestedDictAction, default=model_defaults,
+            help="Keyword arguments of ESPnetLatentTTSModel (EMA settings; ema_update_every defaults to accum_grad)",
         )
         dit_defaults = get_default_kwargs(DiT)
         dit_defaults.pop("text_num_embeds", None)
@@ -208,18 +208,33 @@ class LatentTTSTask(AbsTask):
 
     @classmethod
     def read_token_list(cls, args: argparse.Namespace) -> List[str]:
-        """Token list from ``args.token_list`` (file or list); stores the list back into args (config.yaml)."""
+        """Token list from ``args.token_list`` (file or list); stores the list back into args (config.yaml).
+
+        Read by ESPnet's ``TokenIDConverter``, as the ``CommonPreprocessor`` reads it, so the DiT's
+        ``text_num_embeds`` equals the preprocessor's vocabulary.
+
+        Raises:
+            ConfigError: no such file, not a file or list, a duplicated token or no ``<unk>``,
+                fewer than 2 tokens.
+        """
+        from espnet2.text.token_id_converter import TokenIDConverter
+
         tl = args.token_list
         if isinstance(tl, (str, Path)):
             if not Path(tl).is_file():
                 raise ConfigError(f"token_list file not found: {tl}")
-            with open(tl, encoding="utf-8") as f:
-                tokens = [line[0] + line[1:].rstrip() for line in f if line.strip()]
-            args.token_list = list(tokens)
+            source: Union[str, List[str]] = str(tl)
         elif isinstance(tl, (list, tuple)):
-            tokens = list(tl)
+            source = list(tl)
         else:
             raise ConfigError(f"token_list must be a file or a list, got {type(tl).__name__}")
+        try:
+            tokens = list(TokenIDConverter(source).token_list)
+        except RuntimeError as e:  # duplicated token / no <unk>
+            where = f" {tl}" if isinstance(tl, (str, Path)) else ""
+            raise ConfigError(f"bad token_list{where}: {e}") from e
+        if isinstance(tl, (str, Path)):
+            args.token_list = list(tokens)
         if len(tokens) < 2:
             raise ConfigError(f"token_list has {len(tokens)} tokens")
         return tokens
@@ -247,7 +262,10 @@ class LatentTTSTask(AbsTask):
                 )
             normalize = normalize_choices.get_class(args.normalize)(**conf)
         try:
-            model = ESPnetLatentTTSModel(cfm=cfm, normalize=normalize, **dict(getattr(args, "model_conf", None) or {}))
+            model_conf = dict(getattr(args, "model_conf", None) or {})
+            # one EMA update per optimiser step unless the config says otherwise
+            model_conf.setdefault("ema_update_every", int(getattr(args, "accum_grad", None) or 1))
+            model = ESPnetLatentTTSModel(cfm=cfm, normalize=normalize, **model_conf)
         except TypeError as e:
             raise ConfigError(f"bad model_conf: {e}") from e
         logging.info(f"Latent TTS: vocab {len(tokens)}, DiT {sum(p.numel() for p in dit.parameters()) / 1e6:.1f}M params")

@@ -28,12 +28,8 @@ from torch import nn
 
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.tts.duration import time_schedule
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
-    """(B,) lengths -> (B, max_len) bool mask, True on valid frames."""
-    max_len = int(lengths.max()) if max_len is None else max_len
-    return torch.arange(max_len, device=lengths.device)[None] < lengths[:, None]
+# (B,) lengths, T -> (B, T) bool, True on valid frames; also importable from here
+from espnet_plugin.vae.generator import lengths_to_mask
 
 
 def random_span_mask(

@@ -13,7 +13,7 @@ its own copy from identical weights). ESPnet's trainer owns the optimiser step, 
 calls :meth:`EMA.update` at the start of each training forward: the EMA then averages the
 weights produced by the previous optimiser step (one step of lag, irrelevant at decay 0.9999).
 With gradient accumulation over k batches, set ``update_every=k`` so there is one update per
-optimiser step.
+optimiser step (``LatentTTSTask`` defaults it to ``accum_grad``).
 """
 from __future__ import annotations
 
@@ -84,9 +84,3 @@ class EMA(nn.Module):
         live_bufs = dict(model.named_buffers())
         for name, b in self.module.named_buffers():
             b.copy_(live_bufs[name])
-
-    @torch.no_grad()
-    def copy_to(self, model: nn.Module) -> None:
-        """Overwrite ``model``'s parameters with the EMA weights."""
-        for p_ema, p in self.parameters_to_average(model):
-            p.copy_(p_ema)

@@ -124,11 +124,6 @@ class CharTokenizer:
         """Number of ESPnet tokens V (the filler is extra)."""
         return self.converter.get_num_vocabulary_size()
 
-    @property
-    def token_list(self) -> list[str]:
-        """The tokens, index = id."""
-        return list(self.converter.token_list)
-
     def encode(self, text: str) -> list[int]:
         """Text -> ids (cleaner, tokenizer, token-id conversion)."""
         return self.converter.tokens2ids(self.tokenizer.text2tokens(self.cleaner(text)))
