@@ -153,6 +153,41 @@ def test_mel_encoder_gives_log_mel(mel_vae):
     assert list(fe.parameters()) == []  # nothing learned, nothing to freeze
 
 
+def test_output_size_from_conf_equals_the_built_frontend(dac_vae, mel_vae, monkeypatch):
+    """The pre-encoder size is read from the configs; it is what the built frontend reports."""
+    import argparse
+
+    import espnet2.tasks.asr as asr
+
+    from espnet_plugin.probe import register
+
+    cases = [(dac_vae, {}), (dac_vae, {"feature": "weighted_layers", "layer_dim": 8}),
+             (dac_vae, {"feature": "weighted_layers", "layer_dim": 16}), (mel_vae, {})]
+    want = []
+    for (cfg, model), kw in cases:
+        conf = dict(vae_config=str(cfg), vae_model_file=str(model), **kw)
+        want.append(SVAELatentFrontend(**conf).output_size())
+        assert SVAELatentFrontend.output_size_from_conf(**conf) == want[-1]
+    assert want == [64, 8, 16, 64]
+
+    # ProbeASRTask's size lookup loads no VAE
+    def no_load(*a, **k):
+        raise AssertionError("the VAE was loaded to read the frontend size")
+
+    monkeypatch.setattr("espnet_plugin.vae.loading.load_svae", no_load)
+    monkeypatch.setitem(asr.frontend_choices.classes, "svae_latent", SVAELatentFrontend)
+    for ((cfg, model), kw), size in zip(cases, want):
+        args = argparse.Namespace(input_size=None, frontend="svae_latent",
+                                  frontend_conf=dict(vae_config=str(cfg), vae_model_file=str(model), **kw))
+        assert register.frontend_output_size(args) == size
+    with pytest.raises(ConfigError, match="layer_dim"):
+        SVAELatentFrontend.output_size_from_conf(vae_config=str(dac_vae[0]), feature="weighted_layers", layer_dim=0)
+    with pytest.raises(ConfigError, match="feature"):
+        SVAELatentFrontend.output_size_from_conf(vae_config=str(dac_vae[0]), feature="mfcc")
+    with pytest.raises(ConfigError, match="vae_config"):
+        SVAELatentFrontend.output_size_from_conf()
+
+
 def test_bad_config(dac_vae, tmp_path):
     with pytest.raises(ConfigError, match="feature"):
         SVAELatentFrontend(vae_config=str(dac_vae[0]), vae_model_file=str(dac_vae[1]), feature="mfcc")

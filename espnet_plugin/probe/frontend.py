@@ -22,15 +22,19 @@ vae_model_file=... --frontend_conf feature=latent|weighted_layers`` once the nam
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import humanfriendly
 import torch
 import torch.nn.functional as F
+import yaml
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from torch import nn
 
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.vae.generator import lengths_to_mask
 
 FEATURES = ("latent", "weighted_layers")
 
@@ -108,6 +112,54 @@ class SVAELatentFrontend(AbsFrontend):
             self.proj = nn.ModuleList(nn.Linear(c, self.layer_dim) for c in channels)
             self.layer_weights = nn.Parameter(torch.zeros(len(channels)))
 
+    @classmethod
+    def output_size_from_conf(
+        cls,
+        vae_config: Optional[str] = None,
+        vae_model_file: Optional[str] = None,
+        feature: str = "latent",
+        layer_dim: int = 256,
+        fs: Union[int, str] = 16000,
+    ) -> int:
+        """``output_size()`` of the frontend these arguments build, from the configs alone.
+
+        Takes the constructor's arguments and loads no weights: ``layer_dim`` for
+        ``weighted_layers``; for ``latent`` the VAE's ``D`` as
+        :func:`espnet_plugin.vae.choices.build_generator` sets it from the VAE's ``config.yaml``
+        (the ``mel`` encoder's ``encoder_conf.out_channels`` = mel bins, else ``latent_dim``).
+
+        Raises:
+            ConfigError: as the constructor for a missing ``vae_config`` file, an unknown
+                ``feature`` or a non-positive ``layer_dim``; a VAE config that names no latent size.
+        """
+        if vae_config is None:
+            raise ConfigError("svae_latent frontend: frontend_conf.vae_config (the VAE's config.yaml) is required")
+        if feature not in FEATURES:
+            raise ConfigError(f"svae_latent frontend: feature={feature!r}, expected one of {FEATURES}")
+        if not Path(vae_config).is_file():
+            raise ConfigError(f"VAE config not found: {vae_config}")
+        if feature == "weighted_layers":
+            if int(layer_dim) <= 0:
+                raise ConfigError(f"svae_latent frontend: layer_dim must be positive, got {layer_dim}")
+            return int(layer_dim)
+        from espnet_plugin.vae.choices import encoder_choices
+        from espnet_plugin.vae.encoder import MelEncoder
+
+        with open(vae_config, encoding="utf-8") as f:
+            conf = yaml.safe_load(f)
+        if not isinstance(conf, dict):
+            raise ConfigError(f"{vae_config}: not a VAE config (a YAML mapping expected)")
+        try:
+            enc_cls = encoder_choices.get_class(conf.get("encoder"))
+        except ValueError as e:
+            raise ConfigError(f"{vae_config}: {e}") from e
+        if enc_cls is MelEncoder:  # the latent is the log-mel: D = mel bins
+            default = inspect.signature(MelEncoder).parameters["out_channels"].default
+            return int(dict(conf.get("encoder_conf") or {}).get("out_channels", default))
+        if conf.get("latent_dim") is None:
+            raise ConfigError(f"{vae_config}: no latent_dim")
+        return int(conf["latent_dim"])
+
     @torch.no_grad()
     def _layer_channels(self) -> List[int]:
         """Channels of each layer used by ``weighted_layers`` (one dry run on a short input)."""
@@ -146,8 +198,7 @@ class SVAELatentFrontend(AbsFrontend):
             h, hidden = self.encoder(wav, return_hidden=True)
         else:
             h, hidden = self.encoder(wav), []
-        ar = torch.arange(h.size(-1), device=h.device)
-        mask = ar[None, :] < self.num_frames(lengths)[:, None]
+        mask = lengths_to_mask(self.num_frames(lengths), h.size(-1))  # (B, T)
         mu, _, _ = self.bottleneck(h, mask=mask, sample=False)
         return list(hidden), mu
 
@@ -175,12 +226,7 @@ class SVAELatentFrontend(AbsFrontend):
         else:
             feats = mu.transpose(1, 2)  # (B, T, D)
         out_lens = self.num_frames(lengths).clamp(max=t)
-        valid = torch.arange(t, device=feats.device)[None, :] < out_lens[:, None]
+        valid = lengths_to_mask(out_lens, t)  # (B, T)
         feats = feats.masked_fill(~valid[..., None], 0.0)
         return feats, out_lens
 
-    def layer_weight_values(self) -> Optional[torch.Tensor]:
-        """Softmax layer weights ``(L,)`` (``weighted_layers``), else None; for reports."""
-        if self.layer_weights is None:
-            return None
-        return torch.softmax(self.layer_weights.detach(), dim=0)

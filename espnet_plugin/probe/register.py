@@ -8,8 +8,9 @@ ESPnet's own ASR entry points. Importing :mod:`espnet_plugin` (or this module) r
 
 :class:`ProbeASRTask` is ESPnet's ``ASRTask`` with one convenience: SUPERB's input projection is
 ESPnet's ``linear`` pre-encoder, whose ``input_size`` must equal the frontend's feature size; when
-the config leaves it out it is filled in from ``frontend.output_size()`` (and recorded in the
-dumped ``config.yaml``, so plain ``ASRTask`` rebuilds the model at inference time).
+the config leaves it out it is filled in with the frontend's ``output_size()`` (read from the
+frontend's config, see :func:`frontend_output_size`, and recorded in the dumped ``config.yaml``, so
+plain ``ASRTask`` rebuilds the model at inference time).
 """
 
 from __future__ import annotations
@@ -66,12 +67,22 @@ def register_probe_frontends() -> List[str]:
 
 
 def frontend_output_size(args: argparse.Namespace) -> int:
-    """Feature size the ASR model's normalisation/pre-encoder will see (builds the frontend once)."""
+    """Feature size the ASR model's normalisation/pre-encoder will see.
+
+    ``args.input_size`` when given; else, for a frontend class with an ``output_size_from_conf``
+    classmethod (the probe frontends), that size read from ``args.frontend_conf`` without building
+    it (ESPnet builds it right after, once); any other frontend is built once to ask it.
+    """
     from espnet2.tasks.asr import frontend_choices
 
     if args.input_size is not None:
         return int(args.input_size)
-    frontend = frontend_choices.get_class(args.frontend)(**(args.frontend_conf or {}))
+    cls = frontend_choices.get_class(args.frontend)
+    conf = dict(args.frontend_conf or {})
+    from_conf = getattr(cls, "output_size_from_conf", None)
+    if from_conf is not None:
+        return int(from_conf(**conf))
+    frontend = cls(**conf)
     size = int(frontend.output_size())
     del frontend
     return size

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from espnet_plugin.errors import DataError
+from espnet_plugin.io.kaldi_dir import utt2spk_to_spk2utt
 
 
 def pool_utterance(x: np.ndarray, with_std: bool = True) -> np.ndarray:
@@ -53,12 +54,9 @@ def split_per_speaker(
     """
     if not 0.0 < heldout < 1.0:
         raise ValueError(f"heldout must be in (0, 1), got {heldout}")
-    by_spk: Dict[str, List[str]] = {}
-    for utt, spk in utt2spk.items():
-        by_spk.setdefault(spk, []).append(utt)
     train, test = [], []
-    for spk in sorted(by_spk):
-        utts = sorted(by_spk[spk], key=lambda u: _rank(u, seed))
+    for spk_utts in utt2spk_to_spk2utt(utt2spk).values():  # speakers sorted
+        utts = sorted(spk_utts, key=lambda u: _rank(u, seed))
         n = len(utts)
         k = 0 if n < 2 else min(n - 1, max(1, int(round(heldout * n))))
         test += utts[:k]
