@@ -28,7 +28,7 @@ from espnet_plugin.distill.teacher import CACHE_INFO, Teacher
 from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
 from espnet_plugin.io.audio import load_audio, resolve_listed_path
-from espnet_plugin.io.kaldi_dir import read_scp
+from espnet_plugin.io.kaldi_dir import read_scp, write_text_atomic
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -46,10 +46,9 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def write_info(teacher: Teacher, out: Path, suffix: str = "") -> None:
+    """``<out>/teacher_info.json<suffix>``: the teacher's identity (+ ``fs``), written atomically."""
     info = dict(teacher.identity(), fs=16000)
-    tmp = out / (CACHE_INFO + suffix + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, out / (CACHE_INFO + suffix))
+    write_text_atomic(out / (CACHE_INFO + suffix), json.dumps(info, indent=1, sort_keys=True) + "\n")
 
 
 def merge_jobs(out: Path, n: int) -> None:

@@ -27,7 +27,7 @@ import torchaudio
 from tqdm import tqdm
 
 from espnet_plugin.io.audio import load_audio
-from espnet_plugin.io.kaldi_dir import read_scp
+from espnet_plugin.io.kaldi_dir import read_scp, write_scp, write_text_atomic
 
 
 _MFCC = {}
@@ -85,14 +85,14 @@ def main(cmd=None) -> None:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     c = torch.from_numpy(centroids)
-    lines = []
+    labels = {}
     for k, f in feats.items():
         ids = torch.cdist(torch.from_numpy(f), c).argmin(1).tolist()
-        lines.append(f"{k} {' '.join(map(str, ids))}\n")
-    (out / "text").write_text("".join(lines))
+        labels[k] = " ".join(map(str, ids))
+    write_scp(out / "text", labels)
     # ids 0..K-1 in order (label i -> token id i); ESPnet's converter also needs <unk>
-    (out / "token_list").write_text("".join(f"{i}\n" for i in range(centroids.shape[0])) + "<unk>\n")
-    logging.info(f"wrote {len(lines)} label sequences to {out}/text")
+    write_text_atomic(out / "token_list", "".join(f"{i}\n" for i in range(centroids.shape[0])) + "<unk>\n")
+    logging.info(f"wrote {len(labels)} label sequences to {out}/text")
 
 
 if __name__ == "__main__":

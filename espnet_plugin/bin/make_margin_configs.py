@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 from pathlib import Path
 
 import yaml
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.io.kaldi_dir import write_text_atomic
 
 
 def margin_config(base: dict, m1: float, m2: float) -> dict:
@@ -53,9 +53,7 @@ def main(cmd=None) -> None:
         path = out / f"{stem}_m1-{m1:g}_m2-{m2:g}.yaml"
         text = yaml.safe_dump(margin_config(base, m1, m2), sort_keys=False)
         if not path.is_file() or path.read_text() != text:  # unchanged files keep their mtime
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            write_text_atomic(path, text)
         print(path)
 
 

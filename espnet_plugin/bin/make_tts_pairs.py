@@ -13,28 +13,27 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 from pathlib import Path
 
 from espnet_plugin.errors import DataError
-from espnet_plugin.io.kaldi_dir import read_scp, read_text
+from espnet_plugin.io.kaldi_dir import check_data_dir, read_scp, write_text_atomic
 
 
 def make_pairs(data_dir: Path, max_pairs: int = 0, min_prompt: float = 1.0, max_prompt: float = 4.0,
                seed: int = 0, fs: int = 16000) -> list[tuple[str, str, str, str]]:
-    wav = read_scp(data_dir / "wav.scp")
-    text = read_text(data_dir / "text")
-    utt2spk = read_scp(data_dir / "utt2spk")
+    """Sorted ``(utt, prompt_wav, prompt_text, target_text)`` rows (see the module docstring).
+
+    Raises:
+        DataError: ``wav.scp``/``text``/``utt2spk`` missing, unreadable or with different
+            utterances (the message names the file and the utterances).
+    """
+    kd = check_data_dir(data_dir, require_text=True)
+    wav, text = kd.wav, kd.text
     nsamp = {k: int(v) for k, v in read_scp(data_dir / "utt2num_samples").items()} if (data_dir / "utt2num_samples").is_file() else {}
-    by_spk: dict[str, list[str]] = {}
-    for u in sorted(wav):
-        if u not in text:
-            raise DataError(f"{data_dir}/text has no transcript for '{u}'")
-        by_spk.setdefault(utt2spk[u], []).append(u)
     rng = random.Random(seed)
     pairs = []
-    for spk, utts in sorted(by_spk.items()):
+    for spk, utts in kd.spk2utt.items():  # speakers sorted, each speaker's utterances sorted
         if len(utts) < 2:
             logging.warning(f"speaker {spk}: one utterance only, no zero-shot pair")
             continue
@@ -63,10 +62,7 @@ def main(cmd=None) -> None:
     if not pairs:
         raise DataError(f"{args.data_dir}: no speaker has two utterances: no zero-shot pair")
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join("\t".join(p) + "\n" for p in pairs), encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomic(out, "".join("\t".join(p) + "\n" for p in pairs))
     logging.info(f"{len(pairs)} zero-shot pairs -> {out}")
 
 

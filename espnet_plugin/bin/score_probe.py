@@ -65,7 +65,8 @@ def main(cmd=None) -> dict:
     refs = read_text(args.ref_text)
     if not refs:
         raise DataError(f"{args.ref_text}: no reference transcripts")
-    decodes, n_missing = {}, {}
+    scores: Dict[str, Dict[str, float]] = {}  # decode -> {"wer", "cer"} (%; nan when undefined)
+    n_missing: Dict[str, int] = {}
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for spec in args.hyp:
@@ -76,7 +77,7 @@ def main(cmd=None) -> dict:
             raise DataError(f"decode {name!r}: {path} not found (run the decoding stage)")
         hyps = read_hyps(path)
         wer, cer, n, miss = score_decode(refs, hyps)
-        decodes[name] = {k: (v if math.isfinite(v) else None) for k, v in (("wer", wer), ("cer", cer))}
+        scores[name] = {"wer": wer, "cer": cer}
         n_missing[name] = miss
         if miss:
             logging.warning(f"{path}: {miss} of {n} reference utterances have no hypothesis (scored as empty)")
@@ -85,8 +86,8 @@ def main(cmd=None) -> dict:
         )
         logging.info(f"{args.tag} {name}: WER {wer:.2f}%  CER {cer:.2f}%  ({n} utts)")
     primary = args.primary or args.hyp[0].partition("=")[0]
-    if primary not in decodes:
-        raise ConfigError(f"--primary {primary!r} is not one of the decodes {sorted(decodes)}")
+    if primary not in scores:
+        raise ConfigError(f"--primary {primary!r} is not one of the decodes {sorted(scores)}")
     sid = None
     sid_acc = math.nan
     if args.sid_json:
@@ -95,10 +96,9 @@ def main(cmd=None) -> dict:
             sid_acc = float(sid["sid_acc"])
         else:
             logging.warning(f"{args.sid_json} not found: sid_acc left empty")
-    nan = math.nan
-    metrics = {"wer": decodes[primary]["wer"] if decodes[primary]["wer"] is not None else nan,
-               "cer": decodes[primary]["cer"] if decodes[primary]["cer"] is not None else nan,
-               "sid_acc": sid_acc}
+    metrics = {"wer": scores[primary]["wer"], "cer": scores[primary]["cer"], "sid_acc": sid_acc}
+    # JSON has no NaN: write_metrics_json nulls non-finite metrics; the per-decode scores here
+    decodes = {name: {k: (v if math.isfinite(v) else None) for k, v in sc.items()} for name, sc in scores.items()}
     rec = write_metrics_json(
         out / "metrics.json", axis="understanding", tag=args.tag, metrics=metrics, n=len(refs),
         primary_decode=primary, decodes=decodes, n_missing=n_missing, sid=sid,

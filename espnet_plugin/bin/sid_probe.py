@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Dict, Sequence
@@ -88,7 +87,7 @@ def wav_features(wav_scp: str, keys: Sequence[str], feature: str, fs: int, devic
 
 
 def main(cmd=None) -> dict:
-    from espnet_plugin.io.kaldi_dir import read_scp
+    from espnet_plugin.io.kaldi_dir import read_scp, write_text_atomic
     from espnet_plugin.probe.sid import read_feats_scp, run_sid_probe
 
     args = get_parser().parse_args(cmd)
@@ -107,10 +106,7 @@ def main(cmd=None) -> dict:
     res["features"] = source
     res["seconds"] = round(time.perf_counter() - t0, 2)
     out = Path(args.out_json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(res, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_text_atomic(out, json.dumps(res, indent=2) + "\n")
     logging.info(f"speaker id: {res['sid_acc']:.1f}% on {res['n_test']} held-out utts of {res['n_speakers']} "
                  f"speakers (chance {res['chance']:.1f}%) -> {out}")
     return res
