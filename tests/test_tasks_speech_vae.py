@@ -14,6 +14,7 @@ import yaml
 from conftest import CPU_CONF, ROOT, svae_train_cmd
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.tasks.speech_vae import SpeechVAETask
+from espnet_plugin.vae.choices import encoder_hop_length
 
 CPU_CONFIGS = sorted(CPU_CONF.glob("train_*.yaml"))
 GPU_CONFIGS = sorted((ROOT / "conf" / "tuning").glob("train_*.yaml"))
@@ -53,6 +54,7 @@ def test_paper_configs_parse_and_build(config):
                              if _terms(config) else ["--config", str(config)])
     gen = SpeechVAETask.build_generator(args)
     assert gen.hop_length == 400 and gen.frame_rate == 40.0
+    assert encoder_hop_length(args) == gen.hop_length  # the preprocessor's hop, without building the model
     assert SpeechVAETask.build_preprocess_fn(args, train=True).segment_size % 1600 == 0  # latent + teacher hops
     if args.encoder == "dac":
         assert gen.latent_dim == 64 and gen.encoder.last_layer.out_channels == 128
@@ -187,3 +189,43 @@ def test_preprocessor_crops_audio_and_teacher_frames_in_step():
         start = int(round(out["audio"][0] * n))
         assert start % pre.align == 0 and len(out["audio"]) == 4000
         assert out["teacher_feats"][0, 0] == start // 160 and len(out["teacher_feats"]) == 4000 // 160
+
+
+@pytest.mark.parametrize(
+    "config,encoder_over,decoder_hop,hop",
+    [
+        ("train_svae_vanilla.yaml", {}, 400, 400),
+        ("train_svae_vanilla.yaml", {"strides": [2, 5, 4]}, 40, 40),
+        ("train_mel_vocoder.yaml", {}, 400, 400),
+        ("train_mel_vocoder.yaml", {"hop_length": 160}, 160, 160),
+    ],
+)
+def test_hop_length_from_the_encoder_config_matches_the_built_model(config, encoder_over, decoder_hop, hop):
+    args = _tiny_args(CPU_CONF / config)
+    args.encoder_conf = {**(args.encoder_conf or {}), **encoder_over}
+    args.decoder_conf = {**args.decoder_conf, "hop_length": decoder_hop}
+    assert encoder_hop_length(args) == SpeechVAETask.build_generator(args).hop_length == hop
+    assert SpeechVAETask.build_preprocess_fn(args, train=True).hop_length == hop
+
+
+def test_build_model_from_file_refuses_mismatched_checkpoints(tmp_path):
+    from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
+
+    args = _tiny_args(CPU_CONF / "train_svae_vanilla.yaml")
+    (tmp_path / "config.yaml").write_text(yaml_no_alias_safe_dump(vars(args), indent=4, sort_keys=False))
+    torch.manual_seed(0)
+    state = SpeechVAETask.build_model(args).state_dict()
+    torch.save(state, tmp_path / "1epoch.pth")
+    model, _ = SpeechVAETask.build_model_from_file(tmp_path / "config.yaml", tmp_path / "1epoch.pth")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    torch.save({**state, "discriminator.extra": torch.zeros(1)}, tmp_path / "extra.pth")
+    with pytest.raises(ConfigError, match=r"extra\.pth.*unexpected \['discriminator\.extra'\]"):
+        SpeechVAETask.build_model_from_file(tmp_path / "config.yaml", tmp_path / "extra.pth")
+    torch.save({k: v for k, v in state.items() if k != "nonfinite_steps"}, tmp_path / "missing.pth")
+    with pytest.raises(ConfigError, match=r"missing\.pth.*missing \['nonfinite_steps'\]"):
+        SpeechVAETask.build_model_from_file(tmp_path / "config.yaml", tmp_path / "missing.pth")
+    # a packed generator-only model.pth is not a whole-model checkpoint
+    torch.save(SpeechVAETask.build_generator(args).state_dict(), tmp_path / "model.pth")
+    with pytest.raises(ConfigError, match=r"model\.pth"):
+        SpeechVAETask.build_model_from_file(tmp_path / "config.yaml", tmp_path / "model.pth")

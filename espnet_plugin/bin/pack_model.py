@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 
-import torch
-import yaml
-
-from espnet_plugin.vae.loading import load_svae, sha256_file
+from espnet_plugin.io.kaldi_dir import write_text_atomic
+from espnet_plugin.train.safe_trainer import atomic_save
+from espnet_plugin.vae.loading import load_svae, load_svae_with_config, sha256_file
 
 
 def model_card(cfg: dict, vae, metrics: dict | None, train_set: str, recipe: str) -> str:
@@ -30,7 +27,7 @@ def model_card(cfg: dict, vae, metrics: dict | None, train_set: str, recipe: str
     teacher = cfg.get("teacher_conf") or {}
     n_params = sum(p.numel() for p in vae.parameters())
     lines = [
-        f"# Speech VAE `{Path(cfg.get('output_dir', 'model')).name}`",
+        f"# Speech VAE `{Path(cfg.get('output_dir') or 'model').name}`",
         "",
         "Packed by `espnet_plugin.bin.pack_model`. Load with:",
         "",
@@ -69,19 +66,14 @@ def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     exp, out = Path(args.exp_dir), Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    vae = load_svae(exp / "config.yaml", args.model_file)
-    with open(exp / "config.yaml", encoding="utf-8") as f:
-        cfg = yaml.safe_load(f)
-    shutil.copyfile(exp / "config.yaml", out / "config.yaml")
-    tmp = out / "model.pth.tmp"
-    torch.save(vae.state_dict(), tmp)
-    os.replace(tmp, out / "model.pth")
-    (out / "model.pth.sha256").write_text(f"{sha256_file(out / 'model.pth')}  model.pth\n")
-    metrics = None
-    for m in sorted(exp.glob("decode_*/scores/metrics.json")):
-        metrics = json.loads(m.read_text()).get("metrics")
-        break
-    (out / "README.md").write_text(model_card(cfg, vae, metrics, args.train_set, args.recipe))
+    vae, cfg = load_svae_with_config(exp / "config.yaml", args.model_file)
+    # every file is written to a temporary name and renamed: an interrupted run leaves no partial file
+    write_text_atomic(out / "config.yaml", (exp / "config.yaml").read_text(encoding="utf-8"))
+    atomic_save(vae.state_dict(), out / "model.pth")
+    write_text_atomic(out / "model.pth.sha256", f"{sha256_file(out / 'model.pth')}  model.pth\n")
+    scores = next(iter(sorted(exp.glob("decode_*/scores/metrics.json"))), None)
+    metrics = json.loads(scores.read_text()).get("metrics") if scores is not None else None
+    write_text_atomic(out / "README.md", model_card(cfg, vae, metrics, args.train_set, args.recipe))
     load_svae(out / "config.yaml", out / "model.pth")  # round trip + checksum
     logging.info(f"packed {out}: config.yaml, model.pth ({(out / 'model.pth').stat().st_size / 1e6:.1f} MB), model.pth.sha256, README.md")
 

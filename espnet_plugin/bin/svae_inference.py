@@ -14,12 +14,12 @@ listing the resyntheses. Each utterance is encoded whole (no cropping).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -51,24 +51,24 @@ def run_set(vae, wav_scp: str, out: Path, args) -> None:
     keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
     written, total_audio, t0 = {}, 0.0, time.perf_counter()
-    writer_ctx = atomic_ark_writer(out / f"latents{suffix}.ark", out / f"latents{suffix}.scp") if args.write_latents else None
-    writer = writer_ctx.__enter__() if writer_ctx else None
-    try:
+    latents = (
+        atomic_ark_writer(out / f"latents{suffix}.ark", out / f"latents{suffix}.scp")
+        if args.write_latents
+        else contextlib.nullcontext()
+    )
+    with latents as writer:  # None without --write_latents
         for key in tqdm(keys, desc=f"{out.name}", mininterval=5, file=sys.stderr):
             wav = load_audio(wavs[key], vae.fs, utt_id=key)
             x = torch.from_numpy(wav).to(args.device)[None]
             z, _ = vae.encode(x)
             if writer is not None:
-                writer[key] = z[0].float().cpu().numpy().astype(np.float32)
+                writer[key] = z[0].float().cpu().numpy()  # (T, D) float32
             if args.write_wav:
                 y = vae.decode(z)[0, : wav.shape[0]].float().cpu().numpy()
                 path = out / "wav" / f"{key}.wav"
                 write_audio(path, y, vae.fs)
                 written[key] = str(path.resolve())
             total_audio += wav.shape[0] / vae.fs
-    finally:
-        if writer_ctx is not None:
-            writer_ctx.__exit__(*sys.exc_info())
     if args.write_wav:
         write_scp(out / f"wav{suffix}.scp", written)
     el = time.perf_counter() - t0

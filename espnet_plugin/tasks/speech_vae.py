@@ -33,10 +33,12 @@ from espnet_plugin.errors import ConfigError
 from espnet_plugin.train.safe_trainer import SafeGANTrainer
 from espnet_plugin.vae.choices import (
     bottleneck_choices,
+    build_discriminator,
     build_generator,
     decoder_choices,
     discriminator_choices,
     encoder_choices,
+    encoder_hop_length,
 )
 from espnet_plugin.vae.espnet_model import ESPnetSpeechVAEModel
 from espnet_plugin.vae.generator import SpeechVAE
@@ -95,7 +97,7 @@ class SpeechVAETask(AbsTask):
             from espnet_plugin.distill.teacher import read_cache_info
 
             teacher_hop = int(read_cache_info(cache)["downsample_rate"])
-        hop = _hop_length(args)
+        hop = encoder_hop_length(args)  # from the encoder's config, without building the model
         return SpeechVAEPreprocessor(train=train, segment_size=args.segment_size, hop_length=hop, teacher_hop=teacher_hop)
 
     @classmethod
@@ -130,7 +132,7 @@ class SpeechVAETask(AbsTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechVAEModel:
         generator = cls.build_generator(args)
-        discriminator = discriminator_choices.get_class(args.discriminator)(**(args.discriminator_conf or {}))
+        discriminator = build_discriminator(args)
         distiller = cls.build_distiller(args, generator)
         return ESPnetSpeechVAEModel(
             generator=generator,
@@ -177,28 +179,38 @@ class SpeechVAETask(AbsTask):
         return optimizers
 
     @classmethod
-    def build_model_from_file(cls, config_file=None, model_file=None, device: str = "cpu"):
-        """Like ESPnet's, but loads weights with ``torch.load(weights_only=True)``."""
+    def build_model_from_file(
+        cls, config_file: Optional[str | Path] = None, model_file: Optional[str | Path] = None, device: str = "cpu"
+    ) -> Tuple[ESPnetSpeechVAEModel, argparse.Namespace]:
+        """Like ESPnet's, but loads weights with ``torch.load(weights_only=True)`` and checks the keys.
+
+        ``model_file`` is a whole-model checkpoint (``<N>epoch.pth``, ``valid.*.pth``: generator,
+        discriminator, distiller); for the generator alone (e.g. a packed ``model.pth``) use
+        :func:`espnet_plugin.vae.loading.load_svae`.
+
+        Raises:
+            ConfigError: missing config / weights, or weights with missing or unexpected keys.
+            DataError: unreadable weights.
+        """
+        from espnet_plugin.vae.loading import load_state_checked, read_state_dict
+
         if config_file is None:
+            if model_file is None:
+                raise ConfigError("build_model_from_file needs config_file or model_file")
             config_file = Path(model_file).parent / "config.yaml"
+        if not Path(config_file).is_file():
+            raise ConfigError(f"speech VAE config not found: {config_file}")
         with open(config_file, encoding="utf-8") as f:
             args = argparse.Namespace(**yaml.safe_load(f))
         args.train_data_path_and_name_and_type = []  # no cache lookup at load time
         model = cls.build_model(args).to(device)
         if model_file is not None:
-            state = torch.load(model_file, map_location=device, weights_only=True)
-            model.load_state_dict(state, strict=False)
+            state = read_state_dict(model_file, map_location=device)
+            load_state_checked(model, state, model_file, config_file)
         return model, args
 
 
-def _hop_length(args: argparse.Namespace) -> int:
-    enc = dict(args.encoder_conf or {})
-    if args.encoder == "mel":
-        return int(enc.get("hop_length", 400))
-    strides = enc.get("strides", (4, 4, 5, 5))
-    return int(np.prod(strides))
-
-
 def load_config(path: str | Path) -> Dict[str, Any]:
+    """A YAML config as a dict (used by the benchmarks in ``bench/``)."""
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
