@@ -85,6 +85,17 @@ def test_skip_discriminator_prob_is_refused_under_ddp():
         check_gan_options(SimpleNamespace(skip_discriminator_prob=0.3), distributed=True)
 
 
+def test_data_parallel_is_refused():
+    """--ngpu > 1 without DDP (ESPnet's DataParallel) is refused, pointing at DDP."""
+    from espnet_plugin.train.safe_trainer import check_gan_options
+
+    check_gan_options(SimpleNamespace(skip_discriminator_prob=0.0, ngpu=1), distributed=False)
+    check_gan_options(SimpleNamespace(skip_discriminator_prob=0.0, ngpu=0), distributed=False)
+    check_gan_options(SimpleNamespace(skip_discriminator_prob=0.0, ngpu=2), distributed=True)
+    with pytest.raises(ValueError, match="--multiprocessing_distributed true"):
+        check_gan_options(SimpleNamespace(skip_discriminator_prob=0.0, ngpu=2), distributed=False)
+
+
 _DRIFT = """
 import json, sys, torch
 from espnet_plugin.train.safe_trainer import check_ranks_in_sync

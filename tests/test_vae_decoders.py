@@ -157,3 +157,33 @@ def test_mel_vocoder_baseline_pipeline():
     assert out.shape == (1, 1, 60) and kl.item() == 0.0
     out.sum().backward()
     assert dec.embed.weight.grad is not None
+
+
+# ---------------------------------------------------------------- mixed precision
+@pytest.mark.parametrize("encoder", ["dac", "mel"])
+@pytest.mark.parametrize("decoder", ["vocos", "bigvgan"])
+def test_reconstruction_is_float32_under_autocast(encoder, decoder):
+    """Under bf16 autocast the decoders still return float32 waveforms, like the real audio."""
+    from espnet_plugin.vae.generator import SpeechVAE
+
+    torch.manual_seed(0)
+    if encoder == "dac":
+        enc, bn = DACEncoder(out_channels=8, d_model=4, strides=(2, 5)), GaussianBottleneck(4)
+    else:
+        enc, bn = MelEncoder(out_channels=4, n_fft=32, hop_length=10), DeterministicBottleneck(4)
+    vae = SpeechVAE(enc, bn, _tiny_vocos() if decoder == "vocos" else _tiny_bigvgan(), fs=16000, latent_dim=4).eval()
+    wav = 0.1 * torch.randn(2, 1, 55)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        wav_hat, z, *_ = vae(wav)
+        assert vae.decoder(z).dtype == torch.float32
+        assert vae.decode(vae.encode(wav[:, 0])[0]).dtype == torch.float32
+    assert wav_hat.dtype == torch.float32 and wav_hat.shape == wav.shape
+
+
+def test_mel_encoder_runs_in_float32_under_autocast():
+    enc = MelEncoder(out_channels=16, n_fft=64, hop_length=16)
+    wav = 0.1 * torch.randn(2, 1, 400)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h = enc(wav)
+    assert h.dtype == torch.float32
+    torch.testing.assert_close(h, enc(wav))  # not computed in bf16

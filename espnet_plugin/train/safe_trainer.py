@@ -72,16 +72,31 @@ def check_ranks_in_sync(model: torch.nn.Module, output_dir, distributed: bool) -
 
 
 def check_gan_options(options: Any, distributed: bool) -> None:
-    """Refuse GANTrainer options that are unsafe under DDP, before any step is taken.
+    """Refuse GANTrainer options that are unsafe, before any step is taken.
 
     ESPnet's ``--skip_discriminator_prob`` draws the skip decision on each rank separately (the
     broadcast value is discarded, and it is a CUDA tensor, which gloo rejects): ranks then disagree
     on whether the discriminator turn runs, their collectives no longer pair up and training hangs.
+
+    ``--ngpu > 1`` without distributed training makes ESPnet wrap the model in
+    ``torch.nn.DataParallel``, whose per-step replicas drop the model's Python state (the generator
+    step count, the generator-output cache of the discriminator turn): use DDP instead.
+
+    Args:
+        options: ESPnet's ``TrainerOptions`` (``ngpu``, ``skip_discriminator_prob``).
+        distributed: whether ESPnet runs distributed (DDP) training.
     """
     if distributed and getattr(options, "skip_discriminator_prob", 0.0) > 0.0:
         raise ValueError(
             "--skip_discriminator_prob > 0 is not safe with multi-process (DDP) training in ESPnet's "
             "GANTrainer: each rank decides alone, so the ranks deadlock. Use 0 or a single process."
+        )
+    ngpu = int(getattr(options, "ngpu", 0) or 0)
+    if not distributed and ngpu > 1:
+        raise ValueError(
+            f"--ngpu {ngpu} without distributed training runs torch DataParallel, which loses the model's "
+            "per-step state (generator step count, generator-output cache) on its replicas. Use "
+            "--multiprocessing_distributed true (one DDP process per GPU), or --ngpu 1."
         )
 
 

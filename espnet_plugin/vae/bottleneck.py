@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from espnet_plugin.distill.terms import masked_mean
 from espnet_plugin.errors import ConfigError, DataError
 
 SIGMA_FLOOR = 1e-4
@@ -27,14 +28,6 @@ def _check_mask(mask: torch.Tensor | None, h: torch.Tensor) -> None:
             f"bottleneck mask shape {tuple(mask.shape)} does not match (B, T) = "
             f"{(h.shape[0], h.shape[2])} of the encoder output {tuple(h.shape)}"
         )
-
-
-def masked_frame_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of per-frame values ``x (B, T)`` over valid frames (``mask (B, T)`` bool); 0-dim tensor."""
-    if mask is None:
-        return x.mean()
-    m = mask.to(x.dtype)
-    return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
 class GaussianBottleneck(nn.Module):
@@ -78,7 +71,7 @@ class GaussianBottleneck(nn.Module):
         mu32, sigma32 = mu.float(), sigma.float()
         var = sigma32.pow(2)
         kl_frame = (mu32.pow(2) + var - torch.log(var) - 1.0).sum(dim=1)  # (B, T)
-        kl = masked_frame_mean(kl_frame, mask)
+        kl = kl_frame.mean() if mask is None else masked_mean(kl_frame, mask.to(torch.bool))
         return z, kl, {"mu": mu, "sigma": sigma}
 
 

@@ -110,7 +110,6 @@ class ConstantQTransform(nn.Module):
         self.hop_length = hop_length
         self.fmin = fmin
         self.bins_per_octave = bins_per_octave
-        self.requested_n_bins = n_bins
         self.n_bins = kept
         self.output_format = output_format
         self.pad_mode = pad_mode
@@ -139,11 +138,6 @@ class ConstantQTransform(nn.Module):
             self.group_halves.append(h_max)
             self.group_sizes.append(stop - start)
         self.max_half = max(self.group_halves)
-
-    @property
-    def kernel_lengths(self) -> List[int]:
-        """Kernel length of each octave's bank (samples), lowest octave first."""
-        return [2 * h + 1 for h in self.group_halves]
 
     def _real_imag(self, x: torch.Tensor) -> torch.Tensor:
         """``(B', N)`` float -> ``(B', frames, 2, n_bins)`` (real, imag); each bank as ``frames @ kernels``."""

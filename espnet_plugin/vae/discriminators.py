@@ -16,6 +16,7 @@ The task selects them by name through ``espnet_plugin.vae.choices.discriminator_
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -28,6 +29,7 @@ from espnet2.gan_tts.hifigan.hifigan import HiFiGANMultiPeriodDiscriminator
 
 from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.vae.cqt import ConstantQTransform
+from espnet_plugin.vae.encoder import check_wav
 
 Outputs = List[List[torch.Tensor]]
 
@@ -45,11 +47,6 @@ MPD_DEFAULTS: Dict[str, Any] = {
     "use_weight_norm": True,
     "use_spectral_norm": False,
 }
-
-
-def _check_wav(x: torch.Tensor, who: str) -> None:
-    if x.dim() != 3:
-        raise DataError(f"{who} expects a waveform (B, C, N), got shape {tuple(x.shape)}")
 
 
 def _conv_stack(z: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module, slope: float) -> List[torch.Tensor]:
@@ -127,8 +124,10 @@ class SubbandCQTDiscriminator(nn.Module):
             fs=fs, hop_length=hop_length // hop_divisor, fmin=fmin, n_bins=n_octaves * bins_per_octave,
             bins_per_octave=bins_per_octave, norm=cqt_norm, output_format="real_imag",
         )
-        n_bins = self.cqt.n_bins
-        self.band_edges = [(s, min(s + bins_per_octave, n_bins)) for s in range(0, n_bins, bins_per_octave)]
+        # one sub-band per octave: the CQT's kernel groups, (start, stop) bin ranges (the last one
+        # shorter when bins past Nyquist were dropped)
+        stops = list(itertools.accumulate(self.cqt.group_sizes))
+        self.band_edges = list(zip([0] + stops[:-1], stops))
         k = (int(kernel_size[0]), int(kernel_size[1]))
         ch = 2 * in_channels
         self.conv_pres = nn.ModuleList([nn.Conv2d(ch, ch, k, padding=_pad2d(k)) for _ in self.band_edges])
@@ -148,7 +147,7 @@ class SubbandCQTDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """``(B, C, N)`` -> ``[fmap_1, ..., fmap_L, logits]``; logits ``(B, out_channels, T', bins')``."""
-        _check_wav(x, type(self).__name__)
+        check_wav(x, type(self).__name__)
         if self.normalize_volume:
             x = _peak_normalize(x)
         z = self.cqt(x).transpose(2, 3)  # (B, 2C, T, n_bins)
@@ -242,7 +241,7 @@ class STFTMagnitudeDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """``(B, C, N)`` -> ``[fmap_1, ..., fmap_5, logits]``, ``N > n_fft // 2`` (reflect padding)."""
-        _check_wav(x, type(self).__name__)
+        check_wav(x, type(self).__name__)
         b, c, n = x.shape
         if n <= self.n_fft // 2:
             raise DataError(f"waveform of {n} samples is too short for the n_fft={self.n_fft} discriminator")
@@ -267,7 +266,7 @@ class _MultiBand(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """``(B, 1, N)`` -> ``[fmaps..., logits]``."""
-        _check_wav(x, "MultiBandDiscriminator")
+        check_wav(x, "MultiBandDiscriminator")
         return self.disc(_peak_normalize(x) if self.normalize_volume else x)
 
 
@@ -346,7 +345,7 @@ class _MPDPlus(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Outputs:
         """``(B, 1, N)`` -> ``List[List[Tensor]]`` (MPD's first, then one per scale/resolution)."""
-        _check_wav(x, type(self).__name__)
+        check_wav(x, type(self).__name__)
         return self.mpd(x) + getattr(self, self._other)(x)
 
 

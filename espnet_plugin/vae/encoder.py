@@ -4,12 +4,14 @@
   conv (``last_layer``) outputs the bottleneck's input (e.g. mean and scale, ``2 * D`` channels).
 - ``MelEncoder``: fixed log-mel frontend (no parameters), for a Mel + vocoder baseline.
 
-Both right-pad the waveform with zeros to a multiple of ``hop_length`` internally.
+Both right-pad the waveform with zeros to a multiple of ``hop_length`` internally, and tell their
+``hop_length`` for a config without being built (``hop_length_from_conf(**conf)``).
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,9 +23,25 @@ from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.vae.activations import Snake
 
 
-def _check_wav(wav: torch.Tensor) -> None:
-    if wav.dim() != 3 or wav.shape[1] != 1:
-        raise DataError(f"encoder expects a waveform of shape (B, 1, N), got {tuple(wav.shape)}")
+def check_wav(wav: torch.Tensor, who: str, channels: Optional[int] = None) -> None:
+    """Raise :class:`DataError` unless ``wav`` is ``(B, C, N)`` (with ``C == channels`` when given).
+
+    Shared by the encoders (``(B, 1, N)``) and the discriminators (``(B, C, N)``); ``who`` names the
+    module in the message.
+    """
+    if wav.dim() != 3 or (channels is not None and wav.shape[1] != channels):
+        want = f"(B, {channels}, N)" if channels is not None else "(B, C, N)"
+        raise DataError(f"{who} expects a waveform of shape {want}, got {tuple(wav.shape)}")
+
+
+def _conf_with_defaults(cls: type, conf: Dict[str, Any]) -> Dict[str, Any]:
+    """``conf`` completed with the defaults of ``cls.__init__`` (unknown keys raise :class:`ConfigError`)."""
+    try:
+        bound = inspect.signature(cls).bind(**conf)
+    except TypeError as e:
+        raise ConfigError(f"{cls.__name__}: bad encoder_conf {conf}: {e}") from e
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
 def _pad_to_hop(wav: torch.Tensor, hop: int) -> torch.Tensor:
@@ -117,6 +135,11 @@ class DACEncoder(nn.Module):
         self.conv_out = nn.Sequential(Snake(ch), _wn_conv(ch, d_latent, 3, padding=1))
         self.last_layer = nn.Conv1d(d_latent, self.out_channels, 1)
 
+    @classmethod
+    def hop_length_from_conf(cls, **conf: Any) -> int:
+        """``hop_length`` of ``DACEncoder(**conf)`` without building it: ``prod(strides)``."""
+        return int(math.prod(int(s) for s in _conf_with_defaults(cls, conf)["strides"]))
+
     def forward(
         self, wav: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
@@ -131,7 +154,7 @@ class DACEncoder(nn.Module):
             ``(h, hidden)`` where ``hidden`` holds each EncoderBlock's output ``(B, C_i, T_i)``
             (``T_i = N' / prod(strides[:i+1])``) followed by the k3 conv's output ``(B, d_latent, T)``.
         """
-        _check_wav(wav)
+        check_wav(wav, type(self).__name__, channels=1)
         x = self.conv_in(_pad_to_hop(wav, self.hop_length))
         hidden = []
         for block in self.blocks:
@@ -149,7 +172,8 @@ class MelEncoder(nn.Module):
     Uses ``torchaudio.transforms.MelSpectrogram`` (``center=True``, reflect padding, magnitude
     ``power``, htk mel scale) on the waveform right-padded with zeros to a multiple of the hop
     (and to more than ``n_fft // 2`` samples so the reflect padding is defined), then keeps exactly
-    ``T = ceil(N / hop_length)`` frames (drops the STFT's extra last frame).
+    ``T = ceil(N / hop_length)`` frames (drops the STFT's extra last frame). The transform runs in
+    float32 with autocast disabled (the output has the waveform's dtype).
 
     Args:
         out_channels: number of mel bins.
@@ -198,6 +222,11 @@ class MelEncoder(nn.Module):
             center=True,
         )
 
+    @classmethod
+    def hop_length_from_conf(cls, **conf: Any) -> int:
+        """``hop_length`` of ``MelEncoder(**conf)`` without building it."""
+        return int(_conf_with_defaults(cls, conf)["hop_length"])
+
     def forward(
         self, wav: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
@@ -210,11 +239,13 @@ class MelEncoder(nn.Module):
         Returns:
             ``h (B, out_channels, T)``, ``T = ceil(N / hop_length)`` (or ``(h, [h])``).
         """
-        _check_wav(wav)
+        check_wav(wav, type(self).__name__, channels=1)
         n_frames = -(-wav.shape[-1] // self.hop_length)
         x = _pad_to_hop(wav, self.hop_length)
         if x.shape[-1] <= self.n_fft // 2:
             x = F.pad(x, (0, self.n_fft // 2 + 1 - x.shape[-1]))
-        mel = self.mel(x[:, 0].float())[..., :n_frames]
-        h = torch.log(torch.clamp(mel, min=self.log_floor)).to(wav.dtype)
+        # float32 and no autocast: the mel filterbank matmul would otherwise run in fp16/bf16
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            mel = self.mel(x[:, 0].float())[..., :n_frames]
+            h = torch.log(torch.clamp(mel, min=self.log_floor)).to(wav.dtype)
         return (h, [h]) if return_hidden else h

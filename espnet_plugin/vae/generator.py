@@ -20,6 +20,11 @@ from torch import nn
 from espnet_plugin.errors import ConfigError
 
 
+def _full_precision(wav: torch.Tensor) -> torch.Tensor:
+    """A decoder's fp16 / bf16 output (e.g. a third-party decoder under autocast) as float32."""
+    return wav.float() if wav.dtype in (torch.float16, torch.bfloat16) else wav
+
+
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B,) lengths -> (B, max_len) bool mask, True on valid positions."""
     ar = torch.arange(max_len, device=lengths.device)
@@ -69,7 +74,8 @@ class SpeechVAE(nn.Module):
             lengths: (B,) valid samples (None = all).
             sample: reparameterise (default: in training mode).
         Returns:
-            wav_hat (B, 1, N) (cropped/padded to N), z (B, D, T), mask (B, T) bool, kl (scalar), stats.
+            wav_hat (B, 1, N) (cropped/padded to N; float32 also under autocast, as the real audio),
+            z (B, D, T), mask (B, T) bool, kl (scalar), stats.
         """
         if wav.dim() == 2:
             wav = wav.unsqueeze(1)
@@ -81,7 +87,7 @@ class SpeechVAE(nn.Module):
         else:
             mask = lengths_to_mask(self.num_frames(lengths), t)
         z, kl, stats = self.bottleneck(h, mask=mask, sample=sample)
-        wav_hat = self.decoder(z)
+        wav_hat = _full_precision(self.decoder(z))
         if wav_hat.size(-1) >= n:
             wav_hat = wav_hat[..., :n]
         else:
@@ -104,5 +110,5 @@ class SpeechVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent (B, T, D) -> waveform (B, T * hop)."""
-        return self.decoder(z.transpose(1, 2)).squeeze(1)
+        """Latent (B, T, D) -> waveform (B, T * hop), float32 (float64 if the model runs in it)."""
+        return _full_precision(self.decoder(z.transpose(1, 2))).squeeze(1)

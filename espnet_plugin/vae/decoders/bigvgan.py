@@ -98,7 +98,8 @@ class BigVGANDecoder(nn.Module):
         use_tanh_at_final: tanh output, else hard clamp to [-1, 1].
         use_bias_at_final: bias in conv_post.
 
-    Shapes: ``z (B, D, T) -> wav (B, 1, T * hop_length)``.
+    Shapes: ``z (B, D, T) -> wav (B, 1, T * hop_length)``, float32 also under autocast (conv_post and
+    the final tanh / clamp run with autocast disabled).
     """
 
     def __init__(
@@ -160,7 +161,7 @@ class BigVGANDecoder(nn.Module):
         self.conv_post = weight_norm(conv_post)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode ``z (B, D, T)`` to ``wav (B, 1, T * hop_length)`` in [-1, 1]."""
+        """Decode ``z (B, D, T)`` to float32 ``wav (B, 1, T * hop_length)`` in [-1, 1]."""
         if z.dim() != 3 or z.shape[1] != self.latent_dim:
             raise ConfigError(
                 f"BigVGANDecoder expects (B, {self.latent_dim}, T) latents, got {tuple(z.shape)}"
@@ -173,5 +174,9 @@ class BigVGANDecoder(nn.Module):
             for block in blocks[1:]:
                 xs = xs + block(x)
             x = xs / self.num_kernels
-        x = self.conv_post(self.activation_post(x))
-        return torch.tanh(x) if self.use_tanh_at_final else torch.clamp(x, min=-1.0, max=1.0)
+        x = self.activation_post(x)
+        # the output layer in float32 (float64 if given), autocast off: under AMP the waveform would
+        # otherwise be fp16/bf16 while the real audio the discriminators compare it with is float32
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = self.conv_post(x.to(torch.float64 if x.dtype == torch.float64 else torch.float32))
+            return torch.tanh(x) if self.use_tanh_at_final else torch.clamp(x, min=-1.0, max=1.0)

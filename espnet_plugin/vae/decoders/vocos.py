@@ -121,7 +121,7 @@ class VocosDecoder(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode ``z (B, D, T)`` to ``wav (B, 1, T * hop_length)``."""
+        """Decode ``z (B, D, T)`` to float32 ``wav (B, 1, T * hop_length)`` (also under autocast)."""
         if z.dim() != 3 or z.shape[1] != self.latent_dim:
             raise ConfigError(f"VocosDecoder expects (B, {self.latent_dim}, T) latents, got {tuple(z.shape)}")
         x = self.embed(z)
