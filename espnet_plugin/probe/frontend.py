@@ -22,7 +22,7 @@ vae_model_file=... --frontend_conf feature=latent|weighted_layers`` once the nam
 
 from __future__ import annotations
 
-import inspect
+import argparse
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
@@ -142,23 +142,17 @@ class SVAELatentFrontend(AbsFrontend):
             if int(layer_dim) <= 0:
                 raise ConfigError(f"svae_latent frontend: layer_dim must be positive, got {layer_dim}")
             return int(layer_dim)
-        from espnet_plugin.vae.choices import encoder_choices
-        from espnet_plugin.vae.encoder import MelEncoder
+        from espnet_plugin.vae.choices import latent_dim_of
 
         with open(vae_config, encoding="utf-8") as f:
             conf = yaml.safe_load(f)
         if not isinstance(conf, dict):
             raise ConfigError(f"{vae_config}: not a VAE config (a YAML mapping expected)")
+        args = argparse.Namespace(**{"encoder_conf": None, "fs": 16000, **conf})
         try:
-            enc_cls = encoder_choices.get_class(conf.get("encoder"))
-        except ValueError as e:
-            raise ConfigError(f"{vae_config}: {e}") from e
-        if enc_cls is MelEncoder:  # the latent is the log-mel: D = mel bins
-            default = inspect.signature(MelEncoder).parameters["out_channels"].default
-            return int(dict(conf.get("encoder_conf") or {}).get("out_channels", default))
-        if conf.get("latent_dim") is None:
-            raise ConfigError(f"{vae_config}: no latent_dim")
-        return int(conf["latent_dim"])
+            return latent_dim_of(args)
+        except (AttributeError, TypeError, ValueError) as e:  # a config without encoder / latent_dim
+            raise ConfigError(f"{vae_config}: cannot tell the latent size: {e}") from e
 
     @torch.no_grad()
     def _layer_channels(self) -> List[int]:

@@ -130,16 +130,27 @@ def encoder_hop_length(args: argparse.Namespace) -> int:
     return int(enc_cls(**conf).hop_length)
 
 
+def latent_dim_of(args: argparse.Namespace) -> int:
+    """The latent size D of the generator ``args`` build, without building it.
+
+    The ``mel`` encoder is a fixed frontend whose log-mel bins are the latent (its ``out_channels``);
+    every other encoder feeds a bottleneck of ``args.latent_dim``.
+    """
+    enc_cls, conf = encoder_kwargs(args)
+    if enc_cls is MelEncoder:
+        return int(conf.get("out_channels", inspect.signature(MelEncoder).parameters["out_channels"].default))
+    return int(args.latent_dim)
+
+
 def build_generator(args: argparse.Namespace) -> SpeechVAE:
     """Encoder + bottleneck + decoder from ``args`` (also used to load a trained model)."""
     enc_cls, enc_conf = encoder_kwargs(args)
     bn_cls = bottleneck_choices.get_class(args.bottleneck)
-    latent_dim = args.latent_dim
+    latent_dim = latent_dim_of(args)
     if enc_cls is MelEncoder:
         if bn_cls is not DeterministicBottleneck:
             raise ConfigError("encoder 'mel' is a fixed frontend: use bottleneck 'deterministic' (no KL)")
         encoder = enc_cls(**enc_conf)
-        latent_dim = encoder.out_channels
     else:
         encoder = enc_cls(**enc_conf)
     bottleneck = bn_cls(latent_dim=latent_dim, **(args.bottleneck_conf or {}))
