@@ -190,8 +190,7 @@ run_probe_stages() {
         _latents_ready ${_platdir} || { log "Error: probe_input=latents but ${_platdir}/<set>/latents.scp is missing (stage 10)"; return 1; }
         [ "${probe_feature}" = latent ] || { log "Error: probe_input=latents needs probe_feature=latent"; return 1; }
         _pinput=latents
-        local dim; dim=$(${python} -c 'import sys, kaldiio; print(next(iter(kaldiio.load_scp(sys.argv[1]).values())).shape[1])' \
-            ${_platdir}/${_ptrain}/latents.scp)
+        local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${_platdir}/${_ptrain}/latents.scp)
         _pfargs=(--input_size ${dim})
         _pdeps+=(${_platdir}/${_ptrain}/.done ${_platdir}/${_pvalid}/.done ${_platdir}/${_ptest}/.done)
     else
