@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 PROBE_FRONTENDS: Dict[str, str] = {
     "svae_latent": "espnet_plugin.probe.frontend:SVAELatentFrontend",
 }
+#: lower-case ESPnet name -> "module:Class" of the probe encoders this project adds
+PROBE_ENCODERS: Dict[str, str] = {
+    "blstm": "espnet_plugin.probe.encoder:BLSTMEncoder",
+}
 
 
 def _load(spec: str) -> type:
@@ -38,19 +42,9 @@ def _load(spec: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def register_probe_frontends() -> List[str]:
-    """Add :data:`PROBE_FRONTENDS` to ``espnet2.tasks.asr.frontend_choices`` (idempotent).
-
-    Returns the names added by this call (empty when already registered).
-
-    Raises:
-        ConfigError: a name is already taken by another class, or a class is not an ``AbsFrontend``.
-    """
-    from espnet2.tasks import asr
-
-    choices = asr.frontend_choices
+def _register(choices, specs: Dict[str, str], what: str) -> List[str]:
     added = []
-    for name, spec in PROBE_FRONTENDS.items():
+    for name, spec in specs.items():
         cls = _load(spec)
         if choices.base_type is not None and not issubclass(cls, choices.base_type):
             raise ConfigError(f"{spec} is not a {choices.base_type.__name__}")
@@ -58,12 +52,27 @@ def register_probe_frontends() -> List[str]:
         if have is cls:
             continue
         if have is not None:
-            raise ConfigError(f"ESPnet frontend name {name!r} is already taken by {have!r}")
+            raise ConfigError(f"ESPnet {what} name {name!r} is already taken by {have!r}")
         choices.classes[name] = cls
         added.append(name)
     if added:
-        logger.info(f"registered ASR frontends: {added}")
+        logger.info(f"registered ASR {what}s: {added}")
     return added
+
+
+def register_probe_frontends() -> List[str]:
+    """Add :data:`PROBE_FRONTENDS` and :data:`PROBE_ENCODERS` to ESPnet's ASR task's
+    ``frontend_choices`` / ``encoder_choices`` (idempotent).
+
+    Returns the names added by this call (empty when already registered).
+
+    Raises:
+        ConfigError: a name is already taken by another class, or a class is not of the slot's base type.
+    """
+    from espnet2.tasks import asr
+
+    return (_register(asr.frontend_choices, PROBE_FRONTENDS, "frontend")
+            + _register(asr.encoder_choices, PROBE_ENCODERS, "encoder"))
 
 
 def frontend_output_size(args: argparse.Namespace) -> int:
