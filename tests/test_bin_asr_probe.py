@@ -108,3 +108,42 @@ def test_decoded_and_wer_against_the_reference(probe_run):
     assert rec["metrics"]["sid_acc"] == 75.0 and rec["sid"]["n_test"] == 4
     assert rec["n_missing"]["ctc_greedy"] == len(refs) - len(keys)
     assert rec["directions"] == {"wer": "lower", "cer": "lower", "sid_acc": "higher"}
+
+
+def test_ctc_greedy_rule():
+    from espnet_plugin.probe.greedy import ctc_greedy_ids
+
+    # frames: a a _ a b b _ _ | padding beyond length 8
+    path = [1, 1, 0, 1, 2, 2, 0, 0, 3, 3]
+    lp = torch.full((1, 10, 4), -10.0)
+    lp[0, torch.arange(10), torch.tensor(path)] = 0.0
+    assert ctc_greedy_ids(lp, torch.tensor([8])) == [[1, 1, 2]]
+    assert ctc_greedy_ids(lp, torch.tensor([10])) == [[1, 1, 2, 3]]
+
+
+def test_batched_greedy_decode_does_not_depend_on_the_batch(probe_run):
+    """Every key of the key file gets a line (empty transcripts included), in the probe's characters;
+    batches of 3 and of 1 agree up to the frontend's padding (an untrained probe's near-ties can flip
+    where a waveform frontend sees zeros instead of the signal's end)."""
+    from espnet_plugin.bin import asr_probe_inference
+
+    exp, corpus = probe_run["exp"], probe_run["corpus"]
+
+    def decode(bs):
+        out = probe_run["work"] / f"decode_batched_{bs}"
+        asr_probe_inference.main([
+            "--greedy_ctc", "true", "--batch_size", str(bs), "--ngpu", "0",
+            "--data_path_and_name_and_type", f"{corpus}/wav.scp,speech,sound", "--key_file", str(probe_run["keys"]),
+            "--asr_train_config", str(exp / "config.yaml"), "--asr_model_file", str(exp / "valid.loss.ave.pth"),
+            "--output_dir", str(out),
+        ])
+        return {k: t for k, _, t in (ln.partition(" ") for ln in (out / "1best_recog" / "text").read_text().splitlines())}
+
+    from espnet_plugin.metrics.generation import char_error_rate
+
+    one, three = decode(1), decode(3)
+    assert sorted(one) == sorted(three) == sorted(ln.split()[0] for ln in probe_run["keys"].read_text().splitlines())
+    tokens = set((probe_run["work"] / "tokens.txt").read_text().split()) | {" "}
+    assert all(set(t) <= tokens for t in one.values())
+    keys = sorted(one)
+    assert char_error_rate([one[k] or "-" for k in keys], [three[k] for k in keys]) < 40.0
