@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_plugin.errors import DataError
+from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.metrics import generation as G
 from espnet_plugin.metrics import judges
 from espnet_plugin.metrics import understanding as U
@@ -161,8 +161,33 @@ def test_score_tts_probe_metrics_skipped_or_partial_with_a_warning(tmp_path, cap
     with caplog.at_level(logging.WARNING):
         rec = score_tts.main(["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(out),
                               "--metrics", "wer_probe", "--probe_hyp_text", str(tmp_path / "probe.txt")])
-    assert rec["metrics"]["wer_probe"] == pytest.approx(100 / 3)  # u1 only: 1 error in 3 words
+    # u1: 1 error in 3 words; u2 has no probe hypothesis: scored as empty (3 deletions)
+    assert rec["metrics"]["wer_probe"] == pytest.approx(100 * 4 / 6)
     assert "1 of 2 scored utterances have no probe hypothesis" in caplog.text
+
+
+def test_score_tts_probe_as_the_asr_judge_with_per_utterance_counts(tmp_path, monkeypatch):
+    from espnet_plugin.bin import score_tts
+    from espnet_plugin.report.uncertainty import read_per_utt
+
+    def no_judge(*a, **k):
+        raise AssertionError("--asr_judge probe must not load another ASR judge")
+
+    monkeypatch.setattr(judges, "get_asr_judge", no_judge)
+    lst, hyp_dir = _tts_inputs(tmp_path)
+    (tmp_path / "probe.txt").write_text("u1 one two four\nu2 one two three\n")
+    out = tmp_path / "exp" / "tts_x" / "score"
+    rec = score_tts.main(["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(out),
+                          "--metrics", "wer,cer", "--asr_judge", "probe",
+                          "--probe_hyp_text", str(tmp_path / "probe.txt")])
+    assert rec["metrics"]["wer"] == pytest.approx(100 / 6) and rec["asr_judge"] == "probe"
+    assert rec["per_utt"] == ["per_utt.tsv"]
+    cols = read_per_utt(out / "per_utt.tsv")
+    assert list(cols["wer"].num) == [1, 0] and list(cols["wer"].den) == [3, 3]
+    assert float(cols["cer"].value()) == pytest.approx(rec["metrics"]["cer"])
+    with pytest.raises(ConfigError, match="--probe_hyp_text"):
+        score_tts.main(["--list", str(lst), "--hyp_dir", str(hyp_dir), "--out_dir", str(out),
+                        "--asr_judge", "probe"])
 
 
 def test_score_tts_checks_inputs_before_loading_judges(tmp_path, monkeypatch, caplog):

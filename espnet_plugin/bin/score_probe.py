@@ -66,6 +66,7 @@ def main(cmd=None) -> dict:
     if not refs:
         raise DataError(f"{args.ref_text}: no reference transcripts")
     scores: Dict[str, Dict[str, float]] = {}  # decode -> {"wer", "cer"} (%; nan when undefined)
+    hyp_by_decode: Dict[str, Dict[str, str]] = {}
     n_missing: Dict[str, int] = {}
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,6 +77,7 @@ def main(cmd=None) -> dict:
         if not Path(path).is_file():
             raise DataError(f"decode {name!r}: {path} not found (run the decoding stage)")
         hyps = read_hyps(path)
+        hyp_by_decode[name] = hyps
         wer, cer, n, miss = score_decode(refs, hyps)
         scores[name] = {"wer": wer, "cer": cer}
         n_missing[name] = miss
@@ -97,12 +99,23 @@ def main(cmd=None) -> dict:
         else:
             logging.warning(f"{args.sid_json} not found: sid_acc left empty")
     metrics = {"wer": scores[primary]["wer"], "cer": scores[primary]["cer"], "sid_acc": sid_acc}
+    # per-utterance error counts of the primary decode (the summary's bootstrap resamples them)
+    from espnet_plugin.metrics.cli import write_per_utt
+    from espnet_plugin.metrics.generation import error_count_columns
+
+    counts = error_count_columns(refs, hyp_by_decode[primary])
+    write_per_utt(out / "per_utt.tsv", counts, ["wer.err", "wer.len", "cer.err", "cer.len"])
+    per_utt = ["per_utt.tsv"]
+    if sid and sid.get("per_utt"):   # held-out utterances of the training speakers: 100 = right
+        write_per_utt(out / "sid_per_utt.tsv", {u: {"sid_acc": 100.0 * float(ok)} for u, ok in sid["per_utt"].items()},
+                      ["sid_acc"])
+        per_utt.append("sid_per_utt.tsv")
     # JSON has no NaN: write_metrics_json nulls non-finite metrics; the per-decode scores here
     decodes = {name: {k: (v if math.isfinite(v) else None) for k, v in sc.items()} for name, sc in scores.items()}
     rec = write_metrics_json(
         out / "metrics.json", axis="understanding", tag=args.tag, metrics=metrics, n=len(refs),
         primary_decode=primary, decodes=decodes, n_missing=n_missing, sid=sid,
-        ref_text=str(args.ref_text),
+        ref_text=str(args.ref_text), per_utt=per_utt,
     )
     return rec
 

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         out / "metrics.json", axis="reconstruction", tag=args.tag or default_tag(args.out_dir),
         metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
         n_nan=n_nan, n_missing=len(missing), ref_scp=os.path.abspath(args.ref_scp),
-        hyp_dir=os.path.abspath(args.hyp_dir),
+        hyp_dir=os.path.abspath(args.hyp_dir), per_utt=["per_utt.tsv"],
         **record_extras(args),
     )
     logger.info("%s: %s", out / "metrics.json", rec["metrics"])

@@ -60,10 +60,12 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--list", required=True, help="tsv: utt prompt_wav prompt_text target_text")
     p.add_argument("--ref_text", default=None, help="Kaldi text of the targets (overrides the list)")
-    p.add_argument("--asr_judge", default="pocketsphinx", help="pocketsphinx | whisper_large_v3")
+    p.add_argument("--asr_judge", default="pocketsphinx",
+                   help="pocketsphinx | whisper_large_v3 | probe (wer/cer from --probe_hyp_text: the "
+                        "outputs decoded beforehand by an in-domain ASR probe)")
     p.add_argument("--probe_hyp_text", default=None,
                    help="Kaldi text of the outputs decoded by an in-domain ASR judge (the Fbank probe): "
-                        "adds wer_probe / cer_probe")
+                        "the wer/cer of --asr_judge probe, else extra columns wer_probe / cer_probe")
     add_scoring_args(p, DEFAULT_METRICS, "output")
     return p
 
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                           write_per_utt)
     from espnet_plugin.io.kaldi_dir import read_text
     from espnet_plugin.metrics import judges
-    from espnet_plugin.metrics.generation import char_error_rate, word_error_rate
+    from espnet_plugin.metrics.generation import char_error_rate, error_count_columns, word_error_rate
     from espnet_plugin.metrics.registry import (JudgeUnavailable, average_scores, resolve_metrics,
                                                 score_utterance, write_metrics_json)
 
@@ -93,21 +95,24 @@ def main(argv: Sequence[str] | None = None) -> dict:
         targets = {u: ref_text[u] for u in pairs}
     hyp_dir = Path(args.hyp_dir)
     missing = find_missing_hyps(pairs, hyp_dir, args.list, args.allow_missing)
+    judge_is_probe = args.asr_judge == "probe"
+    if judge_is_probe and not args.probe_hyp_text:
+        raise ConfigError("--asr_judge probe needs --probe_hyp_text (the probe's decodes of the outputs)")
     probe_names = [n for n in ("wer_probe", "cer_probe") if n in names]
     names = [n for n in names if n not in probe_names]
     probe_hyp: dict[str, str] = {}
     probe_scored: list[str] = []
     if args.probe_hyp_text:  # the in-domain judge's transcripts, decoded by ESPnet beforehand
-        probe_names = probe_names or ["wer_probe", "cer_probe"]
+        probe_names = [] if judge_is_probe else (probe_names or ["wer_probe", "cer_probe"])
         probe_hyp = read_text(args.probe_hyp_text, allow_empty=True)
         to_score = [u for u in pairs if u not in missing]
         probe_scored = [u for u in to_score if u in probe_hyp]
         if not probe_scored:
             raise DataError(f"{args.probe_hyp_text}: no hypothesis for any scored utterance")
         if len(probe_scored) < len(to_score):
-            logger.warning("%s: %d of %d scored utterances have no probe hypothesis: %s computed on "
-                           "the other %d", args.probe_hyp_text, len(to_score) - len(probe_scored),
-                           len(to_score), probe_names, len(probe_scored))
+            logger.warning("%s: %d of %d scored utterances have no probe hypothesis: scored as empty "
+                           "(all deletions)", args.probe_hyp_text, len(to_score) - len(probe_scored),
+                           len(to_score))
     elif probe_names:
         logger.warning("%s SKIPPED: they need the probe's decoded transcripts (--probe_hyp_text), "
                        "which were not given", probe_names)
@@ -115,9 +120,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     metrics = resolve_metrics(names, "generation")
     corpus = [m for m in metrics if m.aggregate == "corpus"]
     asr = None
-    if corpus:
+    if corpus and judge_is_probe:
+        asr = lambda _wav, _utt: probe_hyp.get(_utt, "")  # noqa: E731 (decoded beforehand)
+    elif corpus:
         try:
-            asr = judges.get_asr_judge(args.asr_judge)
+            _judge = judges.get_asr_judge(args.asr_judge)
+            asr = lambda wav, _utt: _judge(wav)  # noqa: E731
         except KeyError as exc:
             raise ConfigError(f"--asr_judge {args.asr_judge!r}: {exc}") from exc
         except JudgeUnavailable as exc:
@@ -135,11 +143,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         prompt = load_wav_16k(prompt_wav, utt, root)
         row: dict[str, object] = dict(score_utterance(metrics, prompt=prompt, hyp=hyp))
         if asr is not None:
-            text = asr(hyp)
+            text = asr(hyp, utt)
             refs.append(targets[utt])
             hyps.append(text)
             row.update(wer=word_error_rate([targets[utt]], [text]),
                        cer=char_error_rate([targets[utt]], [text]), asr_hyp=text)
+            row.update(error_count_columns({utt: targets[utt]}, {utt: text})[utt])
+        if probe_names:
+            row.update(error_count_columns({utt: targets[utt]}, probe_hyp, ("wer_probe", "cer_probe"))[utt])
         per_utt[utt] = row
     means, n_nan = average_scores([{k: v for k, v in r.items() if isinstance(v, float)}
                                    for r in per_utt.values()])
@@ -148,11 +159,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if probe_names:
         probe_metrics = resolve_metrics(probe_names, "generation")
         for m in probe_metrics:
-            means[m.name] = float(m.resolve()(refs=[targets[u] for u in probe_scored],
-                                              hyps=[probe_hyp[u] for u in probe_scored]))
+            scored = [u for u in pairs if u not in missing]
+            means[m.name] = float(m.resolve()(refs=[targets[u] for u in scored],
+                                              hyps=[probe_hyp.get(u, "") for u in scored]))
         metrics = metrics + probe_metrics
     out = Path(args.out_dir)
-    cols = [m.name for m in metrics] + (["asr_hyp"] if asr is not None else [])
+    cols = [m.name for m in metrics]
+    cols += [f"{m.name}.{c}" for m in metrics if m.aggregate == "corpus" for c in ("err", "len")]
+    cols += ["asr_hyp"] if asr is not None else []
     write_per_utt(out / "per_utt.tsv", per_utt, cols)
     if asr is not None:
         with open(out / "asr_hyp.txt", "w", encoding="utf-8") as f:
@@ -163,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
         n_nan={m.name: n_nan.get(m.name, 0) for m in metrics if m.aggregate == "mean"},
         n_missing=len(missing), asr_judge=args.asr_judge if asr is not None else None,
+        per_utt=["per_utt.tsv"],
         list=os.path.abspath(args.list), hyp_dir=os.path.abspath(args.hyp_dir),
         **record_extras(args),
     )

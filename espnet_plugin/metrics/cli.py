@@ -76,19 +76,21 @@ def find_missing_hyps(utts: Iterable[str], hyp_dir: Path, source: str, allow_mis
 
 
 def write_per_utt(path: Path, rows: Mapping[str, Mapping[str, object]], columns: Sequence[str]) -> None:
-    """Tab-separated ``utt col1 col2 ...`` with floats as ``%.6g`` (``nan`` when undefined)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\t".join(["utt", *columns]) + "\n")
-        for utt, r in rows.items():
-            cells = []
-            for c in columns:
-                v = r.get(c, float("nan"))
-                if isinstance(v, float):
-                    cells.append("nan" if not math.isfinite(v) else f"{v:.6g}")
-                else:
-                    cells.append(str(v).replace("\t", " "))
-            f.write("\t".join([utt, *cells]) + "\n")
+    """Tab-separated ``utt col1 col2 ...`` with floats as ``%.6g`` (``nan`` when undefined), atomically."""
+    from espnet_plugin.io.kaldi_dir import write_text_atomic
+
+    lines = ["\t".join(["utt", *columns])]
+    for utt, r in rows.items():
+        cells = []
+        for c in columns:
+            v = r.get(c, float("nan"))
+            if isinstance(v, float):
+                cells.append("nan" if not math.isfinite(v) else f"{v:.6g}")
+            else:
+                cells.append(str(v).replace("\t", " "))
+        lines.append("\t".join([utt, *cells]))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def parse_margins(s: str | None) -> dict | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -63,6 +63,33 @@ def _error_rate(refs: Sequence[str], hyps: Sequence[str], unit: str) -> float:
     o = jiwer.process_words(r, h) if unit == "words" else jiwer.process_characters(r, h)
     n = o.substitutions + o.deletions + o.hits
     return 100.0 * (o.substitutions + o.deletions + o.insertions) / n
+
+
+def error_counts(ref: str, hyp: str, unit: str) -> tuple[int, int]:
+    """``(S + D + I, N)`` of one utterance over ``unit`` ("words" or "characters"), after
+    :func:`normalize_text`; ``(0, 0)`` for an empty reference. Summed over utterances these give the
+    corpus rate ``100 * sum(errors) / sum(N)`` (what the bootstrap of the summary resamples)."""
+    import jiwer
+
+    r, h = normalize_text(ref), normalize_text(hyp)
+    if not r:
+        return 0, 0
+    o = jiwer.process_words(r, h) if unit == "words" else jiwer.process_characters(r, h)
+    return o.substitutions + o.deletions + o.insertions, o.substitutions + o.deletions + o.hits
+
+
+def error_count_columns(refs: Mapping[str, str], hyps: Mapping[str, str],
+                        names: tuple[str, str] = ("wer", "cer")) -> dict[str, dict[str, int]]:
+    """Per-utterance ``{utt: {"<wer>.err", "<wer>.len", "<cer>.err", "<cer>.len"}}`` for ``refs``'
+    utterances (a missing hypothesis counts as empty: all deletions)."""
+    out: dict[str, dict[str, int]] = {}
+    for u, ref in refs.items():
+        row: dict[str, int] = {}
+        for name, unit in zip(names, ("words", "characters")):
+            e, n = error_counts(ref, hyps.get(u, ""), unit)
+            row[f"{name}.err"], row[f"{name}.len"] = e, n
+        out[u] = row
+    return out
 
 
 def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:

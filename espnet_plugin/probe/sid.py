@@ -142,7 +142,7 @@ def run_sid_probe(
 
     Returns:
         ``{"sid_acc": % on held-out utts, "chance": 100 / #speakers, "n_train", "n_test",
-        "n_speakers", "heldout", "seed", "steps"}``.
+        "n_speakers", "heldout", "seed", "steps", "per_utt": {utt: 1 if right else 0}}``.
 
     Raises:
         DataError: an utterance of ``utt2spk`` without features, fewer than 2 speakers, or no
@@ -181,6 +181,7 @@ def run_sid_probe(
         "heldout": heldout,
         "seed": seed,
         "steps": int(steps),
+        "per_utt": {u: int(utt2spk[u] == p) for u, p in zip(test, preds)},
     }
 
 
