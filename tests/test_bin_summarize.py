@@ -80,3 +80,52 @@ def test_summarize_empty(tmp_path):
     (tmp_path / "x" / "metrics.json").write_text("{broken")
     with pytest.raises(DataError, match="none of the 1"):
         summarize.main(["--exp_dir", str(tmp_path), "--out_dir", str(tmp_path / "s")])
+
+
+def _per_utt(path, cols, rows):
+    path.write_text("utt\t" + "\t".join(cols) + "\n" + "".join(
+        f"u{i}\t" + "\t".join(str(v) for v in r) + "\n" for i, r in enumerate(rows)))
+
+
+def test_summarize_intervals_seeds_ground_truth_and_curves(tmp_path):
+    """Per-utterance files give every cell an interval; seeds are averaged; the ground truth row
+    borrows the Fbank probe's understanding; train.log epochs become curves.png."""
+    e = tmp_path / "exp"
+    n = 12
+    recon = {"mel_vocoder": 3.0, "vanilla_seed1": 2.0, "vanilla_seed2": 2.2, "jmas_seed1": 2.4,
+             "jmas_seed2": 2.6, "ground_truth": 4.5}
+    for tag, base in recon.items():
+        d = e / f"svae_{tag}" / "scores"
+        d.mkdir(parents=True)
+        _per_utt(d / "per_utt.tsv", ["pesq"], [[base + 0.1 * (i % 3 - 1)] for i in range(n)])
+        _write(d / "metrics.json", "reconstruction", tag, {"pesq": base}, per_utt=["per_utt.tsv"])
+    for tag, errs in {"fbank": 2, "vanilla_seed1": 5, "vanilla_seed2": 5, "jmas_seed1": 3, "jmas_seed2": 3}.items():
+        d = e / f"probe_{tag}" / "scores"
+        d.mkdir(parents=True)
+        _per_utt(d / "per_utt.tsv", ["cer.err", "cer.len"], [[errs, 20]] * n)
+        _write(d / "metrics.json", "understanding", tag, {"cer": 100 * errs / 20}, per_utt=["per_utt.tsv"])
+    (e / "svae_jmas_seed1" / "train.log").write_text(
+        "".join(f"x {k}epoch results: [train] loss=1.0, [valid] mrstft_loss={2.0 / k}, time=1.0 seconds, "
+                f"total_count=3, [att_plot] time=0.1\n" for k in (1, 2, 3)))
+    (e / "svae_jmas_seed1" / "config.yaml").write_text("num_iters_per_epoch: 30\n")
+    out = e / "summary"
+    scores = summarize.main(["--exp_dir", str(e), "--out_dir", str(out), "--log_level", "ERROR",
+                             "--n_boot", "200", "--smoke_note", "SMOKE RUN: differences mean nothing"])
+    assert set(scores) == {"mel_vocoder", "vanilla", "jmas", "ground_truth", "fbank"}
+    md = (out / "table.md").read_text(encoding="utf-8")
+    assert md.startswith("> SMOKE RUN")
+    main_table = md.split("\n\n")[1]
+    rows = {ln.split("|")[1].strip(): ln for ln in main_table.splitlines() if ln.startswith("| ")}
+    assert list(rows)[1] == "ground_truth"
+    assert "2 seeds" in rows["jmas"] and "2.500 [" in rows["jmas"]       # (2.4 + 2.6) / 2
+    assert "10.00 [10.00, 10.00]" in rows["ground_truth"]                # fbank's CER: 2/20 everywhere
+    csv_rows = {r["config"]: r for r in csv.DictReader((out / "table.csv").open(encoding="utf-8"))}
+    jm = csv_rows["jmas"]
+    assert float(jm["rec:pesq_lo"]) < float(jm["rec:pesq ↑"]) < float(jm["rec:pesq_hi"])
+    assert float(jm["score:rec_lo"]) <= float(jm["score:rec ↑"]) <= float(jm["score:rec_hi"])
+    assert jm["overall ↑"] == jm["overall_lo"] == ""     # no generation axis: missing, never 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["paired"]["jmas"]["understanding"]["verdict"] == "better"      # CER 15 % vs 25 % everywhere
+    assert stats["seed_groups"]["jmas"] == ["jmas_seed1", "jmas_seed2"]
+    assert "Paired comparison with `vanilla`" in md and "### Seeds" in md
+    assert (out / "curves.png").read_bytes()[:8] == PNG

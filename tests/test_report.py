@@ -64,7 +64,8 @@ def test_markdown_and_csv_show_missing_not_zero():
     assert cells[-3] == "200.0" and cells[-2] == "1000.0"  # und 20/10; gen WER 0 -> clip 10x
     rows_csv = list(csv.reader(io.StringIO(T.to_csv(t, s, BASE, rows))))
     hdr, j = rows_csv[0], rows_csv[-1]
-    assert hdr[:2] == ["config", "baseline for"] and hdr[-1] == "overall ↑"
+    assert hdr[:2] == ["config", "baseline for"] and hdr[-3:] == ["overall ↑", "overall_lo", "overall_hi"]
+    assert hdr[hdr.index("rec:pesq ↑") + 1: hdr.index("rec:pesq ↑") + 3] == ["rec:pesq_lo", "rec:pesq_hi"]
     assert j[hdr.index("rec:mel_distance ↓")] == "" and j[hdr.index("overall ↑")] == ""
     assert j[hdr.index("gen:wer ↓")] == "0"  # a real zero stays a zero
     assert rows_csv[1][1] == "rec"

@@ -6,8 +6,12 @@
 Reads ``EXP/**/metrics.json`` (schema of :func:`espnet_plugin.metrics.write_metrics_json`:
 ``axis``, ``tag``, ``metrics``, ``directions``; reconstruction, generation and the probe
 stage's understanding files alike), one row per tag, computes the axis and overall scores
-(:mod:`espnet_plugin.metrics.overall`) and writes ``OUT/table.md``, ``OUT/table.csv``,
-``OUT/scores.json``, ``OUT/axes.png`` and, when margin-sweep rows exist
+(:mod:`espnet_plugin.metrics.overall`), a 95 % bootstrap interval for every cell and a paired
+verdict of every row against ``--reference`` (:mod:`espnet_plugin.report.compare`; rows
+``<name>_seed<k>`` are averaged into ``<name>``) and writes ``OUT/table.md``, ``OUT/table.csv``,
+``OUT/scores.json``, ``OUT/stats.json`` (intervals, paired verdicts, seeds), ``OUT/axes.png``,
+``OUT/curves.png`` (validation losses over training, :mod:`espnet_plugin.report.curves`) and, when
+margin-sweep rows exist
 (``jmas_m1-0.5_m2-0.25`` or a ``margins`` field), ``OUT/margins.png``.
 """
 from __future__ import annotations
@@ -35,6 +39,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline_recon", default=DEFAULT_BASELINES["reconstruction"])
     p.add_argument("--baseline_und", default=DEFAULT_BASELINES["understanding"])
     p.add_argument("--baseline_gen", default=DEFAULT_BASELINES["generation"])
+    p.add_argument("--reference", default="vanilla",
+                   help="row every other row is compared with (paired bootstrap per axis)")
+    p.add_argument("--ground_truth_und", default="fbank",
+                   help="probe row whose understanding cells the ground_truth row shows (the probe on "
+                        "the test audio itself); '' for none")
+    p.add_argument("--n_boot", type=int, default=1000, help="bootstrap replicates of the intervals")
+    p.add_argument("--smoke_note", default="",
+                   help="one line printed above the table (e.g. that a smoke run's differences mean nothing)")
     p.add_argument("--log_level", default="INFO")
     return p
 
@@ -44,9 +56,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from tqdm import tqdm
 
     from espnet_plugin.io.kaldi_dir import write_text_atomic
-    from espnet_plugin.metrics.overall import compute_scores
+    from espnet_plugin.metrics.overall import compute_scores, reference_metrics, scores_from_references
+    from espnet_plugin.report.compare import (group_seeds, intervals, latent_markdown, paired_markdown,
+                                               paired_verdicts, seeds_markdown)
+    from espnet_plugin.report.curves import collect_curves, plot_curves
     from espnet_plugin.report.plots import parse_margins, plot_axes, plot_margins
-    from espnet_plugin.report.table import merge_records, read_metrics_json, row_order, write_tables
+    from espnet_plugin.report.table import copy_axis, merge_records, read_metrics_json, read_samples, row_order, \
+        write_tables
 
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,12 +83,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if not records:
         raise DataError(f"{exp}: none of the {len(files)} metrics files is valid: {bad[:3]}")
     table = merge_records(records)
+    samples = read_samples(records)
+    if args.ground_truth_und and args.ground_truth_und in table.values and "ground_truth" in table.values:
+        copy_axis(table, samples, args.ground_truth_und, "ground_truth", "understanding")
     baselines = {"reconstruction": args.baseline_recon, "understanding": args.baseline_und,
                  "generation": args.baseline_gen}
     for axis, b in baselines.items():
         if b not in table.values:
             logger.warning("baseline %r (%s) not found: %s scores will be missing", b, axis, axis)
+    seed_values = table.values
+    table.values, samples, groups = group_seeds(table.values, samples, table.extra)
+    refs = reference_metrics(table.values, baselines, table.directions)
     scores = compute_scores(table.values, baselines, table.directions)
+    ci, rep_scores = intervals(table.values, samples, baselines, refs, n_boot=args.n_boot)
+    seed_scores = {r: {k: float(v) for k, v in s_.items()} for r, s_ in
+                   scores_from_references(seed_values, baselines, refs).items()}
     margins = {r: m for r in table.values
                if (m := parse_margins(r, table.extra.get(r, {}).get("margins"))) is not None}
 
@@ -81,12 +106,29 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return (0, r, 0.0, 0.0) if m is None else (1, r.split("m1")[0], m[0], m[1])
 
     rows = row_order(list(table.values), baselines, sort_key)
-    md, cs = write_tables(out, table, scores, baselines, rows)
-    write_text_atomic(out / "scores.json", json.dumps(
-        {r: {k: (v if math.isfinite(v) else None) for k, v in s.items()} for r, s in scores.items()},
+    if "ground_truth" in rows:
+        rows = ["ground_truth"] + [r for r in rows if r != "ground_truth"]
+    verdicts = paired_verdicts(scores, rep_scores, args.reference, [r for r in rows if r != "ground_truth"])
+    notes = {b: f"{len(m)} seeds" for b, m in groups.items()} if groups else None
+    shares = {}
+    for f in sorted(exp.glob("svae_*/latents/*/stats.json")):
+        try:
+            shares[f.parents[2].name[len("svae_"):]] = float(json.loads(f.read_text())["time_share"])
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("%s: %s", f, exc)
+    extra_md = (paired_markdown(verdicts, args.reference) + seeds_markdown(seed_scores, groups)
+                + latent_markdown(shares, groups))
+    head = f"> {args.smoke_note}\n\n" if args.smoke_note else ""
+    md, cs = write_tables(out, table, scores, baselines, rows, ci, notes, extra_md, head)
+    write_text_atomic(out / "scores.json", json.dumps(_finite(scores), indent=2) + "\n")
+    write_text_atomic(out / "stats.json", json.dumps(
+        {"intervals": _finite(ci), "paired_with": args.reference, "paired": _finite(verdicts),
+         "seed_groups": groups, "seed_scores": _finite({r: seed_scores[r] for m in groups.values() for r in m})},
         indent=2) + "\n")
     plot_axes(scores, rows, out / "axes.png")
-    written = [md, cs, out / "scores.json", out / "axes.png"]
+    written = [md, cs, out / "scores.json", out / "stats.json", out / "axes.png"]
+    if plot_curves(collect_curves(exp), out / "curves.png") is not None:
+        written.append(out / "curves.png")
     mp = out / "margins.png"
     if margins:
         plot_margins(scores, margins, mp)
@@ -95,6 +137,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
         mp.unlink()  # stale picture from an earlier sweep
     logger.info("wrote %s", ", ".join(str(p) for p in written))
     return scores
+
+
+def _finite(o):
+    """JSON-safe copy: non-finite floats -> None, tuples -> lists."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, float) or hasattr(o, "item"):
+        v = float(o)
+        return v if math.isfinite(v) else None
+    return o
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
+
+import numpy as np
 
 from espnet_plugin.metrics.registry import AXES, direction_of, get_metric
 from espnet_plugin.errors import ConfigError
@@ -90,6 +92,86 @@ def metric_axis(key: str) -> Optional[str]:
         return None
 
 
+def reference_metrics(
+    table: Mapping[str, Mapping[str, float]],
+    baselines: Mapping[str, str] = DEFAULT_BASELINES,
+    directions: Optional[Mapping[str, str]] = None,
+) -> dict[str, dict[str, str]]:
+    """The metrics each axis is scored on: ``{axis: {metric_key: direction}}``.
+
+    Those of the axis' baseline row with a known direction and a finite value ``> 0`` (others are
+    logged and left out); an axis whose baseline row is absent or has none gets ``{}``.
+    """
+    directions = dict(directions or {})
+    out: dict[str, dict[str, str]] = {a: {} for a in AXES}
+    for axis in AXES:
+        b = baselines.get(axis)
+        if b is None or b not in table:
+            logger.warning("no baseline row %r for axis %s: its scores are missing", b, axis)
+            continue
+        for key, bv in table[b].items():
+            if metric_axis(key) != axis:
+                continue
+            d = directions.get(key) or direction_of(key)
+            if d is None:
+                logger.warning("metric %r has no known direction: left out of the %s score", key, axis)
+                continue
+            if bv is None or not math.isfinite(float(bv)) or float(bv) <= 0:
+                logger.warning("baseline %r has %s = %s: left out of the %s score", b, key, bv, axis)
+                continue
+            out[axis][key] = d
+        if not out[axis]:
+            logger.warning("baseline %r has no usable %s metric", b, axis)
+    return out
+
+
+def _ratios(v: np.ndarray, b: np.ndarray, direction: str, r_max: float) -> np.ndarray:
+    """Vectorised :func:`relative_score` (NaN in, NaN out)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if direction == "higher":
+            r = np.where(v > 0, v / b, 0.0)
+        elif direction == "lower":
+            r = np.where(v > 0, b / v, np.inf)
+        else:
+            raise ConfigError(f"direction {direction!r} not in ('higher', 'lower')")
+        r = np.where(np.isfinite(v) & np.isfinite(b) & (b > 0), r, np.nan)
+    return np.clip(r, 1.0 / r_max, r_max)
+
+
+def scores_from_references(
+    table: Mapping[str, Mapping[str, Any]],
+    baselines: Mapping[str, str],
+    refs: Mapping[str, Mapping[str, str]],
+    r_max: float = R_MAX,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Axis and overall scores for values that are floats or equal-shape arrays (bootstrap replicates).
+
+    ``refs`` comes from :func:`reference_metrics` (chosen once, on the point estimates, so every
+    replicate is scored on the same metrics). Silent: nothing is logged. Returns arrays (0-d for
+    float input) per ``{row: {axis | "overall": score}}``, NaN where missing.
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for row, vals in table.items():
+        s: dict[str, np.ndarray] = {}
+        for axis in AXES:
+            keys = refs.get(axis) or {}
+            b = baselines.get(axis)
+            if not keys or b not in table:
+                s[axis] = np.asarray(np.nan)
+                continue
+            logs = [np.log(_ratios(np.asarray(_nan(vals.get(k)), dtype=float),
+                                   np.asarray(_nan(table[b].get(k)), dtype=float), d, r_max))
+                    for k, d in keys.items()]
+            s[axis] = 100.0 * np.exp(sum(logs) / len(logs))   # NaN when any ratio is missing
+        s["overall"] = np.exp(sum(np.log(s[a]) for a in AXES) / len(AXES))
+        out[row] = s
+    return out
+
+
+def _nan(v: Any) -> Any:
+    return float("nan") if v is None else v
+
+
 def compute_scores(
     table: Mapping[str, Mapping[str, float]],
     baselines: Mapping[str, str] = DEFAULT_BASELINES,
@@ -109,37 +191,10 @@ def compute_scores(
         ``{row: {"reconstruction": S, "understanding": S, "generation": S, "overall": O}}``,
         NaN where missing.
     """
-    directions = dict(directions or {})
-    out = {row: {a: float("nan") for a in AXES} for row in table}
-    for axis in AXES:
-        b = baselines.get(axis)
-        if b is None or b not in table:
-            logger.warning("no baseline row %r for axis %s: its scores are missing", b, axis)
-            continue
-        refs: dict[str, tuple[float, str]] = {}
-        for key, bv in table[b].items():
-            if metric_axis(key) != axis:
-                continue
-            d = directions.get(key) or direction_of(key)
-            if d is None:
-                logger.warning("metric %r has no known direction: left out of the %s score", key, axis)
-                continue
-            if bv is None or not math.isfinite(float(bv)) or float(bv) <= 0:
-                logger.warning("baseline %r has %s = %s: left out of the %s score", b, key, bv, axis)
-                continue
-            refs[key] = (float(bv), d)
-        if not refs:
-            logger.warning("baseline %r has no usable %s metric", b, axis)
-            continue
-        for row, vals in table.items():
-            rs = [relative_score(vals.get(k), bv, d, r_max) for k, (bv, d) in refs.items()]
-            if all(math.isfinite(r) for r in rs):
-                out[row][axis] = 100.0 * _geo_mean(rs)
-            elif any(k in vals for k in refs):
-                lacking = [k for k, r in zip(refs, rs) if not math.isfinite(r)]
-                logger.info("row %r: %s score missing (no value for %s)", row, axis, lacking)
-    for row, s in out.items():
-        ax = [s[a] for a in AXES]
-        s["overall"] = _geo_mean(ax) if all(math.isfinite(x) for x in ax) else float("nan")
-    return out
-
+    refs = reference_metrics(table, baselines, directions)
+    scores = scores_from_references(table, baselines, refs, r_max)
+    for row, vals in table.items():
+        for axis in AXES:
+            if not math.isfinite(float(scores[row][axis])) and any(k in vals for k in refs[axis]):
+                logger.info("row %r: %s score missing (a reference metric has no value)", row, axis)
+    return {row: {k: float(v) for k, v in s.items()} for row, s in scores.items()}

@@ -123,6 +123,42 @@ def merge_records(records: Sequence[tuple[str, dict]]) -> SummaryTable:
     return t
 
 
+def read_samples(records: Sequence[tuple[str, dict]]) -> dict[str, dict[str, Any]]:
+    """Per-utterance columns of every record: ``{tag: {"axis/name": Column}}``.
+
+    A record lists its per-utterance files in ``per_utt`` (paths relative to the metrics.json);
+    a metric found in none of them has no samples (its cell gets no interval). Later records win,
+    as in :func:`merge_records`. An unreadable file is logged and skipped.
+    """
+    from espnet_plugin.report.uncertainty import read_per_utt
+
+    out: dict[str, dict[str, Any]] = {}
+    for src, rec in records:
+        tag, axis = str(rec["tag"]), rec["axis"]
+        row = out.setdefault(tag, {})
+        for k in [k for k in row if k.startswith(axis + "/")]:
+            del row[k]
+        for rel in rec.get("per_utt") or []:
+            try:
+                cols = read_per_utt(Path(src).parent / rel)
+            except DataError as exc:
+                logger.warning("%s: no intervals from it: %s", src, exc)
+                continue
+            for name in rec["metrics"]:
+                if name in cols:
+                    row[f"{axis}/{name}"] = cols[name]
+    return out
+
+
+def copy_axis(table: SummaryTable, samples: dict, src: str, dst: str, axis: str) -> None:
+    """Give row ``dst`` the ``axis`` cells (values, directions and samples) of row ``src``."""
+    for k, v in table.values.get(src, {}).items():
+        if k.startswith(axis + "/"):
+            table.values.setdefault(dst, {})[k] = v
+            if k in samples.get(src, {}):
+                samples.setdefault(dst, {})[k] = samples[src][k]
+
+
 def row_order(rows: Sequence[str], baselines: Mapping[str, str],
               sort_key: Optional[Any] = None) -> list[str]:
     """Baselines first (axis order), then the other rows sorted by ``sort_key`` (name)."""
@@ -150,63 +186,99 @@ def _fmt_md(v: float, score: bool) -> str:
     return f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
 
 
+def _fmt_md_ci(v: float, score: bool, ci: Optional[tuple[float, float]]) -> str:
+    """``value [lo, hi]`` (the interval in the value's format); the value alone without an interval."""
+    txt = _fmt_md(v, score)
+    if txt == MISSING_MD or ci is None or not all(math.isfinite(x) for x in ci):
+        return txt
+    return f"{txt} [{_fmt_md(ci[0], score)}, {_fmt_md(ci[1], score)}]"
+
+
 def _fmt_csv(v: float) -> str:
     return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
 
 
+Cell = Union[str, tuple]   # text, or (value, is_score, (lo, hi) | None)
+CIs = Mapping[str, Mapping[str, tuple[float, float]]]   # {row: {metric key | axis | "overall": (lo, hi)}}
+
+
 def table_cells(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
-                baselines: Mapping[str, str], rows: Sequence[str]
-                ) -> tuple[list[str], list[list[tuple[float, bool] | str]]]:
-    """Header and per-row cells: ``str`` for text, ``(value, is_score)`` for numbers."""
+                baselines: Mapping[str, str], rows: Sequence[str], ci: Optional[CIs] = None,
+                notes: Optional[Mapping[str, str]] = None) -> tuple[list[str], list[list[Cell]]]:
+    """Header and per-row cells: ``str`` for text, ``(value, is_score, interval)`` for numbers.
+
+    ``notes``: an optional text per row (e.g. the number of seeds) shown in a "runs" column.
+    """
     cols = table.columns
-    header = ["config", "baseline for"] + [_label(c, table.directions) for c in cols] + \
-        [SCORE_LABELS[a] for a in (*AXES, "overall")]
+    ci = ci or {}
+    header = ["config", "baseline for"] + (["runs"] if notes else []) + \
+        [_label(c, table.directions) for c in cols] + [SCORE_LABELS[a] for a in (*AXES, "overall")]
     body = []
     for r in rows:
         role = ",".join(AXIS_ABBR[a] for a in AXES if baselines.get(a) == r)
         vals = table.values.get(r, {})
         s = scores.get(r, {})
-        body.append([r, role] + [(vals.get(c, float("nan")), False) for c in cols] +
-                    [(s.get(a, float("nan")), True) for a in (*AXES, "overall")])
+        rci = ci.get(r, {})
+        body.append([r, role] + ([notes.get(r, "")] if notes else []) +
+                    [(vals.get(c, float("nan")), False, rci.get(c)) for c in cols] +
+                    [(s.get(a, float("nan")), True, rci.get(a)) for a in (*AXES, "overall")])
     return header, body
 
 
 def to_markdown(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
-                baselines: Mapping[str, str], rows: Sequence[str]) -> str:
-    """Markdown table (missing = "—") followed by a short legend."""
-    header, body = table_cells(table, scores, baselines, rows)
+                baselines: Mapping[str, str], rows: Sequence[str], ci: Optional[CIs] = None,
+                notes: Optional[Mapping[str, str]] = None) -> str:
+    """Markdown table (``value [95 % interval]``, missing = "—") followed by a short legend."""
+    header, body = table_cells(table, scores, baselines, rows, ci, notes)
+    n_text = 3 if notes else 2
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
+             "|" + "|".join(["---"] * n_text + ["---:"] * (len(header) - n_text)) + "|"]
     for cells in body:
-        txt = [c if isinstance(c, str) else _fmt_md(*c) for c in cells]
+        txt = [c if isinstance(c, str) else _fmt_md_ci(*c) for c in cells]
         lines.append("| " + " | ".join(t if t else " " for t in txt) + " |")
     legend = ", ".join(f"{a}: `{baselines.get(a)}`" for a in AXES)
     lines += ["", f"Scores: 100 = the axis baseline ({legend}); geometric mean of per-metric "
               "ratios (oriented so that > 100 is better); overall = geometric mean of the three "
               "axis scores, missing unless all three exist. ↑/↓: higher/lower is better; "
               f"{MISSING_MD} = not measured."]
+    if ci:
+        lines += ["[lo, hi]: 95 % percentile-bootstrap interval over test utterances (rows resampled "
+                  "together); a value without one had no per-utterance scores."]
     return "\n".join(lines) + "\n"
 
 
 def to_csv(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
-           baselines: Mapping[str, str], rows: Sequence[str]) -> str:
-    """CSV text of the same table (missing = empty cell)."""
-    header, body = table_cells(table, scores, baselines, rows)
+           baselines: Mapping[str, str], rows: Sequence[str], ci: Optional[CIs] = None,
+           notes: Optional[Mapping[str, str]] = None) -> str:
+    """CSV text of the same table (missing = empty cell); every number has ``<col>_lo``/``<col>_hi``."""
+    header, body = table_cells(table, scores, baselines, rows, ci, notes)
+    n_text = 3 if notes else 2
+    out_header = header[:n_text]
+    for h in header[n_text:]:
+        plain = h.rstrip(" ↑↓")
+        out_header += [h, f"{plain}_lo", f"{plain}_hi"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
+    w.writerow(out_header)
     for cells in body:
-        w.writerow([c if isinstance(c, str) else _fmt_csv(c[0]) for c in cells])
+        row = list(cells[:n_text])
+        for v, _score, iv in cells[n_text:]:
+            lo, hi = iv if iv is not None else (float("nan"), float("nan"))
+            row += [_fmt_csv(v), _fmt_csv(lo), _fmt_csv(hi)]
+        w.writerow(row)
     return buf.getvalue()
 
 
 def write_tables(out_dir: Union[str, os.PathLike], table: SummaryTable,
                  scores: Mapping[str, Mapping[str, float]], baselines: Mapping[str, str],
-                 rows: Sequence[str]) -> tuple[Path, Path]:
-    """Write ``out_dir/table.md`` and ``out_dir/table.csv``; returns their paths."""
+                 rows: Sequence[str], ci: Optional[CIs] = None, notes: Optional[Mapping[str, str]] = None,
+                 extra_md: str = "", head_md: str = "") -> tuple[Path, Path]:
+    """Write ``out_dir/table.md`` (``head_md``, the table, then ``extra_md`` sections) and ``table.csv``."""
+    from espnet_plugin.io.kaldi_dir import write_text_atomic
+
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     md, cs = d / "table.md", d / "table.csv"
-    md.write_text(to_markdown(table, scores, baselines, rows), encoding="utf-8")
-    cs.write_text(to_csv(table, scores, baselines, rows), encoding="utf-8")
+    write_text_atomic(md, head_md + to_markdown(table, scores, baselines, rows, ci, notes) + extra_md)
+    write_text_atomic(cs, to_csv(table, scores, baselines, rows, ci, notes))
     return md, cs
