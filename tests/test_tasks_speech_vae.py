@@ -65,7 +65,7 @@ def test_paper_configs_parse_and_build(config):
 
 def test_variants_differ_from_base_only_in_the_loss():
     """descript-audio-codec style: diff(base, variant) touches only the distill_conf block."""
-    for folder in ("tuning", "cpu"):
+    for folder in ("tuning", "cpu", "evidence"):
         base = (ROOT / "conf" / folder / "train_svae_vanilla.yaml").read_text()
         for v in (ROOT / "conf" / folder).glob("train_svae_*.yaml"):
             a = yaml.safe_load(base)
@@ -229,3 +229,34 @@ def test_build_model_from_file_refuses_mismatched_checkpoints(tmp_path):
     torch.save(SpeechVAETask.build_generator(args).state_dict(), tmp_path / "model.pth")
     with pytest.raises(ConfigError, match=r"model\.pth"):
         SpeechVAETask.build_model_from_file(tmp_path / "config.yaml", tmp_path / "model.pth")
+
+
+def test_reconstruction_warmup_then_gan(speech_corpus, tmp_path):
+    """adv_start_step: the discriminator stays untouched through the warm-up, trains after it, and
+    the step count is checkpointed (a resumed run continues the count)."""
+    from espnet_plugin.bin import svae_train
+
+    cfg = CPU_CONF / "train_svae_vanilla.yaml"
+    out = tmp_path / "warm"
+    # TINY_OVERRIDES: 2 iterations per epoch; warm-up over the first 4 generator steps (2 epochs)
+    keep = ["--keep_nbest_models", "5"]
+    svae_train.main(svae_train_cmd(cfg, speech_corpus, out, extra=["--model_conf", "adv_start_step=4",
+                                                                   "--max_epoch", "2", *keep]))
+    init = torch.load(out / "1epoch.pth", map_location="cpu", weights_only=True)
+    assert int(init["gen_step"]) == 2
+    s2 = torch.load(out / "2epoch.pth", map_location="cpu", weights_only=True)
+    assert int(s2["gen_step"]) == 4
+    disc = [k for k in s2 if k.startswith("discriminator.")]
+    gen = [k for k in s2 if k.startswith("generator.") and s2[k].is_floating_point()]
+    assert disc and all(torch.equal(s2[k], init[k]) for k in disc)        # not moved in the warm-up
+    assert any(not torch.equal(s2[k], init[k]) for k in gen)
+    ckpt = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)
+    assert "adv_loss" not in ckpt["reporter"]["stats"][2]["train"]
+    # resume for a third epoch: past the warm-up, the GAN turns run and the discriminator learns
+    svae_train.main(svae_train_cmd(cfg, speech_corpus, out, extra=["--model_conf", "adv_start_step=4",
+                                                                   "--max_epoch", "3", "--resume", "true", *keep]))
+    s3 = torch.load(out / "3epoch.pth", map_location="cpu", weights_only=True)
+    assert int(s3["gen_step"]) == 6
+    assert any(not torch.equal(s3[k], s2[k]) for k in disc)
+    ckpt = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)
+    assert "adv_loss" in ckpt["reporter"]["stats"][3]["train"]

@@ -7,6 +7,12 @@ Generator loss (each weight from config; LOSSES.md, "The paper's VAE and trainin
 
 Discriminator loss: least-squares (``mse``) or ``hinge`` on real vs detached fake.
 
+Reconstruction-only warm-up (``adv_start_step`` > 0, the ``disc_start`` of latent-diffusion
+autoencoders): for the first ``adv_start_step`` generator steps the generator loss has no
+adversarial and feature-matching terms and the discriminator turn is skipped (it returns a
+zero loss that touches no parameter, so no optimizer moves it); after that, plain GAN training.
+The step count is a checkpointed buffer (``gen_step``), so a resumed run continues where it was.
+
 Batch keys (ESPnet data loader): ``audio`` (B, N) with ``audio_lengths``, and optionally
 ``teacher_feats`` (B, T', F) with ``teacher_feats_lengths`` (the cache written by
 ``espnet_plugin.bin.dump_teacher``). Without cached features and with alignment terms, the
@@ -56,6 +62,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         adv_loss_type: str = "mse",
         cache_generator_outputs: bool = True,
         max_nonfinite_streak: int = 20,
+        adv_start_step: int = 0,
     ):
         super().__init__()
         self.generator = generator
@@ -80,6 +87,29 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         self.register_buffer("nonfinite_streak", torch.zeros((), dtype=torch.long), persistent=False)
         self.max_nonfinite_streak = max_nonfinite_streak
         self._gen_steps = 0
+        self.adv_start_step = int(adv_start_step)
+        # generator steps taken (checkpointed: the warm-up survives a resume); _step mirrors it on the
+        # host, read once, so the per-step decision needs no device sync
+        self.register_buffer("gen_step", torch.zeros((), dtype=torch.long), persistent=True)
+        self._step: Optional[int] = None
+        self._register_load_state_dict_pre_hook(self._default_gen_step)
+
+    @staticmethod
+    def _default_gen_step(state_dict, prefix, *args) -> None:
+        """Checkpoints from before the warm-up existed have no ``gen_step``: they count as past it."""
+        state_dict.setdefault(prefix + "gen_step", torch.tensor(1 << 62, dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._step = None   # re-read the loaded step count on the next forward
+
+    def adversarial_on(self) -> bool:
+        """Whether the adversarial terms and the discriminator turn are on (past the warm-up)."""
+        if self.adv_start_step <= 0:
+            return True
+        if self._step is None:
+            self._step = int(self.gen_step)
+        return self._step >= self.adv_start_step
 
     @property
     def codec(self) -> "ESPnetSpeechVAEModel":
@@ -161,7 +191,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         if self.lambda_kl > 0:
             loss = loss + self.lambda_kl * kl
 
-        if self.lambda_adv > 0 or self.lambda_fm > 0:
+        if (self.lambda_adv > 0 or self.lambda_fm > 0) and self.adversarial_on():
             p_hat = self.discriminator(wav_hat)
             adv = self.gen_adv_loss(p_hat)
             with torch.no_grad():
@@ -183,11 +213,19 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
 
         if self.training:
             self._track_nonfinite(loss)
+            self.gen_step += 1
+            if self._step is not None:
+                self._step += 1
         stats["generator_loss"] = loss.detach()
         stats["nonfinite_steps"] = self.nonfinite_steps.detach().float()
         return self._gatherable(loss, stats, audio, optim_idx=0)
 
     def _forward_discriminator(self, audio, audio_lengths) -> Dict[str, Any]:
+        if not self.adversarial_on():   # warm-up: nothing to learn, nothing computed
+            self._cache = None   # a generator output cached by the other turn is not used
+            zero = torch.zeros((), device=audio.device, requires_grad=True)
+            stats = {"discriminator_loss": zero.detach()}
+            return self._gatherable(zero, stats, audio, optim_idx=1)
         wav_hat = self._reconstruct(audio, audio_lengths, need_grad=False)[0]
         wav = audio.unsqueeze(1)
         p_hat = self.discriminator(wav_hat.detach())
