@@ -73,7 +73,8 @@ def _run(recipe: Path, *args: str, log: Path) -> str:
         p = subprocess.run(["./run.sh", *args], cwd=recipe, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=900)
     text = log.read_text()
     assert p.returncode == 0, text[-6000:]
-    return text
+    # the probe baselines and each (config, seed) run side by side, each logging to exp/logs/<job>.log
+    return text + "".join(p.read_text() for p in sorted((recipe / "exp" / "logs").glob("*.log")))
 
 
 def _snapshot(recipe: Path) -> dict[str, float]:
@@ -93,7 +94,7 @@ def micro(tmp_path_factory):
     opts = [
         "--local_data_opts", "--num_utts 36 --num_voices 6 --num_test_speakers 2 --dev_utts_per_speaker 1",
         "--teacher_config", str(tmp / "teacher.yaml"), "--teacher_clusters", "8",
-        "--svae_configs", "conf/cpu/train_svae_jmas.yaml",
+        "--svae_configs", "conf/cpu/train_svae_jmas.yaml", "--svae_seeds", "1 2",
         "--svae_args", "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --segment_size 4000",
         "--tts_config", "conf/tts/train_f5_tiny_cpu.yaml", "--tts_args", "--max_epoch 1 --batch_size 4",
         "--tts_max_pairs", "2", "--tts_inference_args", "--nfe 4",
@@ -115,16 +116,30 @@ def test_every_stage_runs_and_summarises(micro):
     # speaker-disjoint test split
     spk = lambda s: {ln.split()[1] for ln in (data / s / "utt2spk").read_text().splitlines()}  # noqa: E731
     assert not spk("test") & spk("train")
-    for tag in ("jmas",):
+    for tag in ("jmas_seed1", "jmas_seed2"):
         exp = recipe / "exp" / f"svae_{tag}"
         assert (exp / "config.yaml").is_file() and (exp / "packed" / "model.pth.sha256").is_file()
         assert (exp / "decode_test" / "scores" / "metrics.json").is_file()
         assert (exp / "latents" / "train" / "latents.scp").is_file()
-        assert (recipe / "exp" / f"tts_{tag}" / "gen_test" / "scores" / "metrics.json").is_file()
+        assert "seed: " + tag[-1] in (exp / "config.yaml").read_text()
+    # the latent TTS of the first seed only; its speech judged by the Fbank probe
+    gen = recipe / "exp" / "tts_jmas_seed1" / "gen_test" / "scores" / "metrics.json"
+    assert gen.is_file() and '"asr_judge": "probe"' in gen.read_text()
+    assert not (recipe / "exp" / "tts_jmas_seed2").exists()
+    # the two side-by-side jobs logged apart
+    assert {"probe_baselines.log", "jmas_seed1.log", "jmas_seed2.log"} <= {p.name for p in (recipe / "exp" / "logs").iterdir()}
     summary = recipe / "exp" / "summary"
-    assert (summary / "table.md").is_file() and (summary / "table.csv").is_file() and (summary / "axes.png").is_file()
+    for f in ("table.md", "table.csv", "axes.png", "curves.png", "stats.json"):
+        assert (summary / f).is_file(), f
     table = (summary / "table.md").read_text()
-    assert "jmas" in table and "fbank" in table  # the baselines that were not run show as missing
+    assert "SMOKE RUN" in table.splitlines()[0]
+    rows = [ln.split("|")[1].strip() for ln in table.splitlines() if ln.startswith("| ")]
+    assert rows[1:4] == ["ground_truth", "fbank", "jmas"]      # seeds averaged into one row
+    gt = next(ln for ln in table.splitlines() if ln.startswith("| ground_truth"))
+    assert "1.000 [1.000, 1.000]" in gt     # STOI of the audio against itself, with its interval
+    jm = next(ln for ln in table.splitlines() if ln.startswith("| jmas"))
+    assert "2 seeds" in jm and jm.count("[") >= 5
+    assert "### Latents over time" in table and "### Paired comparison" not in table   # no vanilla row here
 
 
 def test_rerun_changes_nothing(micro):
@@ -145,7 +160,7 @@ def test_rerun_changes_nothing(micro):
 def test_stage_resumes_in_the_middle(micro):
     recipe, opts, _, tmp = micro
     # a lost product of stage 9 is recomputed by --stage 9 --stop_stage 9 alone
-    scores = recipe / "exp" / "svae_jmas" / "decode_test" / "scores"
+    scores = recipe / "exp" / "svae_jmas_seed1" / "decode_test" / "scores"
     shutil.rmtree(scores)
     log = _run(recipe, *opts[:-2], "--stage", "9", "--stop_stage", "9", log=tmp / "resume.log")
     assert "Stage 9/23" in log and "Stage 8/23" not in log and "Stage 10/23" not in log

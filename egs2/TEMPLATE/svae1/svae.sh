@@ -2,6 +2,9 @@
 # Speech-VAE recipe driver (ESPnet egs2 style): data -> teacher -> VAE -> resynthesis/scores ->
 # latents -> latent TTS -> ASR probe -> comparison summary -> demo.
 # Recipes link to this file: egs2/<corpus>/svae1/svae.sh -> ../../TEMPLATE/svae1/svae.sh
+# The whole script is one { ... } block: bash parses it completely before running it, so editing
+# this file while a long run executes it cannot change what that run does next.
+{
 set -e
 set -u
 set -o pipefail
@@ -24,6 +27,7 @@ num_nodes=1             # The number of nodes.
 nj=4                    # The number of parallel jobs (format, teacher dump).
 inference_nj=4          # The number of parallel jobs in decoding / latent extraction.
 gpu_inference=false     # Whether to perform gpu decoding.
+datadir=data            # Directory of the Kaldi data dirs written by local/data.sh.
 dumpdir=dump            # Directory to dump features.
 expdir=exp              # Directory to save experiments.
 python=python3          # Specify python to execute espnet commands.
@@ -49,6 +53,9 @@ svae_args=""            # Arguments for svae training, e.g., "--max_epoch 10".
 margin_grid=""          # JMAS margin sweep: "m1,m2 m1,m2 ..." adds one config per pair (from margin_base).
 margin_base=conf/tuning/train_svae_jmas.yaml  # The JMAS config the margin sweep starts from.
 tag=""                  # Suffix of the experiment dir (default: the config's name).
+svae_seeds=""           # Train every config once per seed, e.g. "1 2" (dirs svae_<name>_seed<k>; the summary averages them).
+svae_jobs=1             # Configs (and seeds) trained and evaluated side by side (one process each; 2 suits 2 cores).
+tts_all_seeds=false     # With --svae_seeds: latent TTS for every seed (default: the first seed of each config only).
 inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and latents.
 metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
 eval_max_utts=0         # Resynthesise and score only the first N test utterances (0 = all).
@@ -59,7 +66,7 @@ tts_args=""             # Extra arguments for TTS training.
 tts_inference_args=""   # Extra arguments for TTS inference (e.g. "--nfe 16 --cfg_strength 2").
 tts_inference_model=valid.loss.ave.pth  # TTS checkpoint used for synthesis (stage 15).
 tts_max_pairs=0         # Zero-shot test pairs to synthesise (0 = every test utterance).
-tts_asr_judge=pocketsphinx  # ASR judge of the generated speech (pocketsphinx, whisper_large_v3).
+tts_asr_judge=pocketsphinx  # ASR judge of the generated speech: probe (the Fbank probe of stages 17-21), pocketsphinx, whisper_large_v3.
 
 # ASR / speaker-id probing (stages 17-21)
 probe_config=conf/probe/train_probe_superb.yaml   # Config of the ASR probe (SUPERB downstream).
@@ -67,7 +74,10 @@ probe_args=""           # Extra arguments for probe training.
 probe_train_set=""      # Probe training set (default: --train_set).
 probe_valid_set=""      # Probe validation set (default: --valid_set).
 probe_test_set=""       # Probe test set (default: the first of --test_sets).
-probe_baselines="fbank" # Probes independent of the VAE: fbank (ESPnet default frontend), teacher.
+probe_baselines="fbank" # Probes independent of the VAE: fbank (ESPnet default frontend), teacher, judge.
+probe_judge=fbank       # The probe baseline that transcribes generated speech (--tts_asr_judge probe): fbank or judge.
+judge_config=conf/probe/train_judge_cpu.yaml  # Config of the "judge" baseline (Fbank + SpecAugment, longer).
+judge_args=""           # Extra arguments for the judge's training.
 probe_feature=latent    # What the svae_latent frontend gives the probe: latent | weighted_layers (tag <cfg>_layers).
 probe_input=auto        # frontend (frozen VAE run on the fly) | latents (stage-10 ark) | auto (latents on CPU when extracted).
 probe_inference_model=valid.loss.ave.pth  # Probe checkpoint used for decoding.
@@ -81,6 +91,8 @@ summary_dir=""          # Default: ${expdir}/summary
 summary_baseline_recon=mel_vocoder  # Row serving as the reconstruction baseline (Mel + vocoder).
 summary_baseline_und=fbank          # Row serving as the understanding baseline (Fbank probe).
 summary_baseline_gen=mel_vocoder    # Row serving as the generation baseline (Mel + F5-TTS).
+summary_reference=vanilla           # Row every config is compared with (paired bootstrap, per axis).
+summary_note=""         # One line shown above the summary table (e.g. "smoke run: differences mean nothing").
 demo=false              # Start the Gradio demo after the summary (it serves until Ctrl-C); --stage 23 starts it too.
 demo_port=7860          # Port of the Gradio demo (binds 127.0.0.1).
 
@@ -123,6 +135,12 @@ Options:
     --svae_args      # Extra arguments for VAE training (default="${svae_args}").
     --margin_grid    # JMAS (m1, m2) sweep, e.g. "0.25,0.1 0.5,0.25 0.75,0.5" (default="${margin_grid}").
     --tag            # Suffix of the experiment directory (default="${tag}").
+    --svae_seeds     # Seeds per config, e.g. "1 2" (default="${svae_seeds}").
+    --svae_jobs      # Configs trained side by side (default="${svae_jobs}").
+    --tts_asr_judge  # probe | pocketsphinx | whisper_large_v3 (default="${tts_asr_judge}").
+    --probe_baselines  # fbank teacher judge (default="${probe_baselines}").
+    --probe_judge    # the probe baseline that judges generated speech (default="${probe_judge}").
+    --datadir / --dumpdir / --expdir   # Where data, dumps and experiments go (default="${datadir}", "${dumpdir}", "${expdir}").
     --train_set / --valid_set / --test_sets    # Data set names.
 EOF
 )
@@ -159,8 +177,9 @@ elif [ -n "${svae_configs}" ]; then
 else
     log "Error: give --svae_config or --svae_configs"; exit 2
 fi
+margin_configs=""   # the sweep's configs train with the first seed only
 if [ -n "${margin_grid}" ]; then
-    while read -r c; do configs+=("${c}"); done < <(${python} -m espnet_plugin.bin.make_margin_configs \
+    while read -r c; do configs+=("${c}"); margin_configs+=" ${c} "; done < <(${python} -m espnet_plugin.bin.make_margin_configs \
         --base "$(resolve_config "${margin_base}")" --grid "${margin_grid}" --out_dir ${expdir}/margin_configs)
 fi
 for c in "${configs[@]}"; do [ -f "${c}" ] || { log "Error: config not found: ${c}"; exit 2; }; done
@@ -221,10 +240,10 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! "${skip_data_prep}"; then
     stage_msg 2 "Format: resample to ${fs} Hz mono, dump to ${dumpdir}/raw/org"
     for dset in ${train_set} ${valid_set} ${test_sets}; do
         out=${dumpdir}/raw/org/${dset}
-        key=$(hash_of data/${dset}/wav.scp data/${dset}/text data/${dset}/utt2spk "${fs}")
+        key=$(hash_of ${datadir}/${dset}/wav.scp ${datadir}/${dset}/text ${datadir}/${dset}/utt2spk "${fs}")
         if is_done ${out}/.done "${key}"; then log "  ${dset}: up to date"; continue; fi
         ${train_cmd} ${out}/logs/format.log ${python} -m espnet_plugin.bin.format_data \
-            --in_dir data/${dset} --out_dir ${out} --fs ${fs} --nj ${nj} --on_error skip \
+            --in_dir ${datadir}/${dset} --out_dir ${out} --fs ${fs} --nj ${nj} --on_error skip \
             --min_seconds 0 --max_seconds 100000
         mark_done ${out}/.done "${key}"
         log "  ${dset}: $(wc -l < ${out}/wav.scp) utterances (log: ${out}/logs/format.log)"
@@ -316,13 +335,27 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! "${skip_train}"; then
 fi
 
 # ============================================================== per-config stages
+# config_vars <config> <seed>: the names every per-config stage uses (svae_tag, svae_exp, run_args,
+# first_seed; model_file and model_key once trained)
+config_vars() {
+    local cname
+    cname=$(basename "$1" .yaml); cname=${cname#train_svae_}; cname=${cname#train_}
+    svae_tag=${tag:-${cname}}
+    [ -n "${tag}" ] && [ ${#configs[@]} -gt 1 ] && svae_tag=${cname}_${tag}
+    run_args=${svae_args}
+    first_seed=true
+    if [ -n "$2" ]; then
+        svae_tag=${svae_tag}_seed$2
+        run_args="${svae_args} --seed $2"
+        [ "$2" = "${svae_seeds%% *}" ] || first_seed=false
+    fi
+    svae_exp=${expdir}/svae_${svae_tag}
+    model_file=${svae_exp}/${inference_model}
+}
+
 run_config() {
     local svae_config=$1
-    local cname
-    cname=$(basename "${svae_config}" .yaml); cname=${cname#train_svae_}; cname=${cname#train_}
-    local svae_tag=${tag:-${cname}}
-    [ -n "${tag}" ] && [ ${#configs[@]} -gt 1 ] && svae_tag=${cname}_${tag}
-    svae_exp=${expdir}/svae_${svae_tag}
+    config_vars "$1" "${2:-}"
     local n_terms
     n_terms=$(${python} -m espnet_plugin.bin.config_query ${svae_config} distill_conf.terms --len)
     log "---- config ${svae_config} -> ${svae_exp} (${n_terms} alignment terms)"
@@ -342,7 +375,7 @@ run_config() {
             tdeps=$(teacher_file)   # the teacher runs on the fly: its checkpoint
         fi
         local key
-        key=$(hash_of ${svae_config} "${svae_args}" "$(teacher_args)" ${dumpdir}/raw/${train_set}/wav.scp ${tdeps})
+        key=$(hash_of ${svae_config} "${run_args}" "$(teacher_args)" ${dumpdir}/raw/${train_set}/wav.scp ${tdeps})
         if is_done ${svae_exp}/.done_train "${key}"; then
             log "  already trained: ${svae_exp} (remove ${svae_exp}/.done_train to retrain)"
         else
@@ -360,14 +393,13 @@ run_config() {
                 ${python} -m espnet_plugin.bin.svae_train --use_preprocessor true --resume true \
                 --config ${svae_config} --fs ${fs} $(teacher_args) ${data_args} \
                 --train_shape_file ${stats_dir}/train/audio_shape --valid_shape_file ${stats_dir}/valid/audio_shape \
-                --output_dir ${svae_exp} ${svae_args}
+                --output_dir ${svae_exp} ${run_args}
             mark_done ${svae_exp}/.done_train "${key}"
         fi
     fi
 
-    local model_file=${svae_exp}/${inference_model}
     # hashed once here (after training) for the keys of stages 8-21: hash_of "${model_key}" = hash_of ${model_file}
-    local model_key; model_key=$(file_key ${model_file})
+    model_key=$(file_key ${model_file})
     local dec=${svae_exp}/decode_${test_set}
     if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! "${skip_eval}"; then
         stage_msg 8 "Resynthesise ${test_set} with ${svae_tag} (${inference_nj} jobs)"
@@ -394,11 +426,13 @@ run_config() {
 
     if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ] && ! "${skip_eval}"; then
         stage_msg 9 "Score reconstruction of ${svae_tag} (${metrics})"
-        local key; key=$(hash_of ${dec}/wav.scp ${dec}/.done "${metrics}")
+        # a JMAS config records its (m1, m2): the summary's margin plot places it in the sweep's grid
+        local margins; margins=$(${python} -m espnet_plugin.bin.make_margin_configs --margins_of ${svae_config})
+        local key; key=$(hash_of ${dec}/wav.scp ${dec}/.done "${metrics}" "${margins}")
         if is_done ${dec}/scores/.done "${key}"; then log "  up to date: ${dec}/scores/metrics.json"; else
             ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${dec}/ref_wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
-                --metrics ${metrics} --tag ${svae_tag}
+                --metrics ${metrics} --tag ${svae_tag} ${margins:+--margins ${margins}}
             mark_done ${dec}/scores/.done "${key}"
         fi
         log "  $(tr -d '\n' < ${dec}/scores/metrics.json | cut -c1-300)"
@@ -430,6 +464,11 @@ run_config() {
                 log "  ${dset}: $(wc -l < ${out}/latents.scp) latent sequences -> ${out}/latents.scp"
             done
         fi
+        # does the latent move in time? (a collapsed encoder repeats one frame: the summary shows it)
+        local tl=${svae_exp}/latents/${test_set}
+        if [ -f ${tl}/.done ] && { [ ! -f ${tl}/stats.json ] || [ ${tl}/.done -nt ${tl}/stats.json ]; }; then
+            ${python} -m espnet_plugin.bin.latent_stats --scp ${tl}/latents.scp --out_json ${tl}/stats.json
+        fi
     fi
 
     if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && ! "${skip_train}"; then
@@ -442,25 +481,83 @@ run_config() {
         fi
     fi
 
-    # stages 12-16 (latent TTS) and 17-21 (ASR / speaker-id probing), see stages/*.sh
-    if declare -F run_tts_stages >/dev/null; then run_tts_stages; fi
-    if declare -F run_probe_stages >/dev/null; then run_probe_stages; fi
+    # stages 12-15 (latent TTS; 16 scores it once every probe judge exists) and 17-21 (probing)
+    if "${first_seed}" || "${tts_all_seeds}"; then run_tts_stages; fi
+    run_probe_stages
 }
 
 # Later parts of the recipe live in stages/*.sh beside this file; each defines functions
-# (run_tts_stages, run_probe_stages, run_probe_baselines, run_summary_stage, run_demo_stage) that see
-# this script's variables and helpers (log, stage_msg, hash_of, is_done, mark_done, min).
+# (run_tts_stages, score_generation, run_probe_stages, run_probe_baselines, run_summary_stage,
+# run_demo_stage) that see this script's variables and helpers (log, stage_msg, hash_of, is_done, ...).
 _template_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 for _f in "${_template_dir}"/stages/*.sh; do
     # shellcheck disable=SC1090
-    [ -f "${_f}" ] && . "${_f}"
+    . "${_f}"
 done
 
-if declare -F run_probe_baselines >/dev/null; then run_probe_baselines; fi   # Fbank / teacher probes (17-21)
+# (config, seed) runs: one per config, or one per config and seed (--svae_seeds; a margin-sweep
+# config takes the first seed only)
+runs=()
 for c in "${configs[@]}"; do
-    run_config "${c}"
+    if [ -z "${svae_seeds}" ]; then runs+=("${c}|")
+    elif [[ "${margin_configs}" == *" ${c} "* ]]; then runs+=("${c}|${svae_seeds%% *}")
+    else for s in ${svae_seeds}; do runs+=("${c}|${s}"); done; fi
 done
-if declare -F run_summary_stage >/dev/null; then run_summary_stage; fi       # stage 22
-if declare -F run_demo_stage >/dev/null; then run_demo_stage; fi             # stage 23
+# shared products of stages 12 and 17 first: the runs below only read them
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list > /dev/null; fi
+if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && ! "${skip_train}"; then probe_token_list; fi
+
+# The probe baselines (17-21) and every run (7-15, 17-21) as jobs, --svae_jobs at a time; each
+# job logs to ${expdir}/logs/<job>.log when they run side by side.
+run_jobs() {
+    local -A job_name=()
+    local failed=0 pid rc
+    _reap() {
+        pid=""; rc=0
+        wait -n -p pid || rc=$?
+        [ -n "${pid}" ] || return 0
+        if [ ${rc} -ne 0 ]; then
+            log "Error: job ${job_name[${pid}]} failed (exit ${rc}); the end of ${expdir}/logs/${job_name[${pid}]}.log:"
+            tail -n 25 "${expdir}/logs/${job_name[${pid}]}.log" >&2 || true
+            failed=1
+        else
+            log "  job ${job_name[${pid}]} done [$(date -u -d @${SECONDS} +%M:%S) elapsed]"
+        fi
+        unset "job_name[${pid}]"
+    }
+    local j name
+    for j in "$@"; do
+        if [ "${j}" = baselines ]; then name=probe_baselines
+        else name=$(config_vars "${j%%|*}" "${j##*|}"; echo "${svae_tag}"); fi
+        if [ "${svae_jobs}" -le 1 ]; then
+            if [ "${j}" = baselines ]; then run_probe_baselines; else run_config "${j%%|*}" "${j##*|}"; fi
+            continue
+        fi
+        while [ ${#job_name[@]} -ge ${svae_jobs} ]; do _reap; done
+        mkdir -p ${expdir}/logs
+        if [ "${j}" = baselines ]; then
+            ( run_probe_baselines ) > ${expdir}/logs/${name}.log 2>&1 &
+        else
+            ( run_config "${j%%|*}" "${j##*|}" ) > ${expdir}/logs/${name}.log 2>&1 &
+        fi
+        job_name[$!]=${name}
+        log "  job ${name} started (log: ${expdir}/logs/${name}.log)"
+    done
+    while [ ${#job_name[@]} -gt 0 ]; do _reap; done
+    [ ${failed} -eq 0 ] || { log "Error: some jobs failed (see above)"; exit 1; }
+}
+run_jobs baselines "${runs[@]}"
+# stage 16 once every run and the probe judge exist
+for r in "${runs[@]}"; do
+    config_vars "${r%%|*}" "${r##*|}"
+    if "${first_seed}" || "${tts_all_seeds}"; then
+        model_key=$(file_key ${model_file})
+        score_generation
+    fi
+done
+run_summary_stage        # stage 22
+run_demo_stage           # stage 23
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
+exit
+}

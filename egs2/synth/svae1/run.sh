@@ -1,36 +1,91 @@
 #!/usr/bin/env bash
 # The embedded default recipe: an offline multi-speaker corpus synthesised with espeak-ng and flite,
-# a small HuBERT teacher pretrained with ESPnet's HuBERT task, tiny CPU configs.
-# On 2 CPU cores every stage is import-bound rather than compute-bound, hence one job per stage (nj 1).
-#   ./run.sh                                   # everything, end to end, on CPU
-#   ./run.sh --stage 7 --stop_stage 9          # resume in the middle
-#   ./run.sh --svae_config conf/cpu/train_svae_tas.yaml   # another loss, into its own exp/ dir
+# a small HuBERT teacher pretrained with ESPnet's HuBERT task, tiny CPU configs. Two profiles:
+#
+#   ./run.sh                          # smoke: every stage end to end in ~10 min on 2 cores (exp/);
+#                                     #   proves the pipeline, its differences between losses mean nothing
+#   ./run.sh --profile evidence       # evidence: <= 2 h on 2 cores (exp_evidence/): bigger corpus, longer
+#                                     #   training, 2 seeds, all test utterances, teacher probe, margin grid
+#   ./run.sh --profile evidence --stage 23    # the demo on the evidence models
+#
+# Any svae.sh option after the profile overrides it, e.g.
+#   ./run.sh --stage 7 --stop_stage 9                      # resume in the middle
+#   ./run.sh --svae_config conf/cpu/train_svae_tas.yaml    # another loss, into its own exp/ dir
+# Every process runs one torch thread; --svae_jobs 2 runs two configs side by side (2 cores).
+# The whole script is one { ... } block: bash parses it completely before running it, so editing
+# this file while a long run executes it cannot change what that run does next.
+{
 set -e
 set -u
 set -o pipefail
 
-train_set=train
-valid_set=dev
-test_sets="test"
+profile=smoke
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --profile) [ $# -ge 2 ] || { echo "$0: --profile needs a value (smoke, evidence)" >&2; exit 2; }
+                   profile=$2; shift 2 ;;
+        --profile=*) profile=${1#*=}; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
 
-./svae.sh \
-    --ngpu 0 \
-    --nj 1 \
-    --inference_nj 1 \
-    --fs 16000 \
-    --teacher hubert_tiny \
-    --teacher_layer -1 \
-    --teacher_config conf/teacher/hubert_tiny_cpu.yaml \
-    --svae_configs "conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml conf/cpu/train_svae_jmas.yaml" \
-    --eval_max_utts 20 \
-    --tts_config conf/tts/train_f5_tiny_cpu.yaml \
-    --tts_max_pairs 8 \
-    --tts_inference_args "--nfe 16" \
-    --probe_config conf/probe/train_probe_cpu.yaml \
-    --probe_args "--max_epoch 2" \
-    --probe_decode_modes greedy \
-    --tts_args "--max_epoch 6" \
-    --train_set "${train_set}" \
-    --valid_set "${valid_set}" \
-    --test_sets "${test_sets}" \
-    "$@"
+# one torch/BLAS thread per process: steadier than two on 2 cores (bench/RESULTS.md); parallelism
+# comes from jobs side by side
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+
+common=(
+    --ngpu 0
+    --nj 2
+    --inference_nj 1
+    --svae_jobs 2
+    --fs 16000
+    --teacher hubert_tiny
+    --teacher_layer -1
+    --teacher_config conf/teacher/hubert_tiny_cpu.yaml
+    --tts_asr_judge probe
+    --probe_decode_modes greedy
+    --train_set train
+    --valid_set dev
+    --test_sets test
+)
+
+case "${profile}" in
+    smoke)
+        opts=(
+            --svae_configs "conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml conf/cpu/train_svae_jmas.yaml"
+            --eval_max_utts 20
+            --tts_config conf/tts/train_f5_tiny_cpu.yaml
+            --tts_max_pairs 8
+            --tts_inference_args "--nfe 16"
+            --tts_args "--max_epoch 6"
+            --probe_config conf/probe/train_probe_cpu.yaml
+            --probe_args "--max_epoch 2"
+            --summary_note "SMOKE RUN: minutes of training on tiny models; the differences between rows mean nothing. The evidence profile (./run.sh --profile evidence, ~2 h) is the comparison to read."
+        )
+        ;;
+    evidence)
+        ev=conf/evidence
+        opts=(
+            --datadir data_evidence --dumpdir dump_evidence --expdir exp_evidence
+            --local_data_opts "--data_dir data_evidence --db_dir downloads/synth_evidence --num_utts 800 --num_voices 40 --num_test_speakers 6"
+            --svae_configs "${ev}/train_mel_vocoder.yaml ${ev}/train_svae_vanilla.yaml ${ev}/train_svae_tas.yaml ${ev}/train_svae_jmas.yaml"
+            --svae_seeds "1 2"
+            --margin_base ${ev}/train_svae_jmas.yaml
+            --margin_grid "0.25,0.1 0.75,0.5"
+            --eval_max_utts 0
+            --tts_config conf/tts/train_f5_evidence_cpu.yaml
+            --tts_max_pairs 0
+            --tts_inference_args "--nfe 16"
+            --probe_config conf/probe/train_probe_evidence_cpu.yaml
+            --probe_baselines "fbank teacher judge"
+            --probe_judge judge
+            --summary_note "EVIDENCE RUN (embedded corpus, 2 CPU cores): tiny models trained for minutes; read the intervals and the paired verdicts, not the means alone."
+        )
+        ;;
+    *) echo "$0: unknown --profile ${profile} (smoke, evidence)" >&2; exit 2 ;;
+esac
+
+./svae.sh "${common[@]}" "${opts[@]}" "${args[@]}"
+exit
+}

@@ -10,7 +10,8 @@
 #   17 token list (characters, or sentencepiece BPE with --token_type bpe --nbpe N), shared by all probes
 #   18 collect stats (shapes; feature statistics too when the probe config uses global_mvn)
 #   19 train the probe -> ${expdir}/probe_<tag>
-#   20 decode ${probe_test_set}: CTC greedy and CTC beam -> ${expdir}/probe_<tag>/decode_<set>_ctc_<mode>/text
+#   20 decode ${probe_test_set}: CTC greedy (best path, batched) and CTC beam (ESPnet's prefix search)
+#      -> ${expdir}/probe_<tag>/decode_<set>_ctc_<mode>/text
 #   21 speaker id on held-out utterances of ${probe_train_set}'s speakers, WER/CER
 #      -> ${expdir}/probe_<tag>/scores/metrics.json (axis "understanding": wer, cer, sid_acc)
 #
@@ -125,12 +126,19 @@ _probe_pipeline() {
             local key; key=$(hash_of ${pexp}/${probe_inference_model} ${test_scp} ${dconf})
             if is_done ${dec}/.done "${key}"; then log "  ${mode}: up to date"; continue; fi
             rm -rf ${dec}; mkdir -p ${dec}/logdir
+            if [ "${mode}" = greedy ]; then   # CTC best path, a batch at a time (one job)
+                ${_icmd} --gpu ${_ngpu_inf} ${pexp}/decode_${mode}.log ${python} -m espnet_plugin.bin.asr_probe_inference \
+                    --greedy_ctc true --batch_size 16 --ngpu ${_ngpu_inf} --data_path_and_name_and_type "$(_pdata ${_ptest})" \
+                    --asr_train_config ${pexp}/config.yaml --asr_model_file ${pexp}/${probe_inference_model} \
+                    --output_dir ${dec}/logdir/output.1
+            else                              # ESPnet's prefix search, per utterance, --inference_nj jobs
             local _nj; _nj=$(min ${inference_nj} $(wc -l < ${test_scp}))
             awk -v n=${_nj} -v d=${dec}/logdir '{ print > (d "/keys." ((NR - 1) % n + 1) ".scp") }' ${test_scp}
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${pexp}/decode_${mode}.JOB.log ${python} -m espnet_plugin.bin.asr_probe_inference \
                 --config ${dconf} --ngpu ${_ngpu_inf} --data_path_and_name_and_type "$(_pdata ${_ptest})" \
                 --key_file ${dec}/logdir/keys.JOB.scp --asr_train_config ${pexp}/config.yaml \
                 --asr_model_file ${pexp}/${probe_inference_model} --output_dir ${dec}/logdir/output.JOB
+            fi
             cat ${dec}/logdir/output.*/1best_recog/text | sort -k1,1 > ${dec}/text
             mark_done ${dec}/.done "${key}"
             log "  ${mode}: $(wc -l < ${dec}/text) hypotheses -> ${dec}/text"
@@ -231,8 +239,13 @@ run_probe_baselines() {
                 if [ -f ${teacher_dump}/${_ptrain}/feats.scp ]; then   # teacher cache (layer ${teacher_layer})
                     _psid=(--feats_scp ${teacher_dump}/${_ptrain}/feats.scp); _pdeps+=(${teacher_dump}/${_ptrain}/.done)
                 fi ;;
+            judge)  # the in-domain ASR judge of generated speech: Fbank with its own (longer, SpecAugment) config
+                _pfargs=(--frontend default --frontend_conf fs=${fs} --frontend_conf n_fft=512
+                    --frontend_conf win_length=400 --frontend_conf hop_length=160 --frontend_conf n_mels=80)
+                ( probe_config=${judge_config}; probe_args=${judge_args}; _probe_pipeline )
+                continue ;;
             none) continue ;;
-            *) log "Error: unknown probe baseline '${b}' (fbank, teacher)"; return 1 ;;
+            *) log "Error: unknown probe baseline '${b}' (fbank, teacher, judge)"; return 1 ;;
         esac
         _probe_pipeline
     done

@@ -6,8 +6,9 @@
 #   13: collect stats of the latents (ESPnet collect-stats -> feats_stats.npz for global_mvn)
 #   14: train the latent TTS (ESPnet trainer, EMA weights)
 #   15: synthesise the test set zero-shot (prompt = another utterance of the same test speaker)
-#   16: score generation: WER/CER from two ASR judges (pocketsphinx, and the Fbank probe trained on the
-#       corpus' real audio when stages 17-21 made it), speaker similarity prompt vs output, MOS estimate
+#   16: score generation (score_generation, after every run): WER/CER by the ASR judge (--tts_asr_judge:
+#       probe = the Fbank probe trained on the corpus' real audio in stages 17-21; pocketsphinx;
+#       whisper_large_v3), speaker similarity prompt vs output, MOS estimate
 
 
 # 12 runs once for all configs (the token list depends on the text only)
@@ -117,32 +118,47 @@ run_tts_stages() {
         fi
     fi
 
-    if [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}"; then
-        stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
-        # in-domain ASR judge: the Fbank probe trained on the corpus' real audio (stages 17-21), when there
-        local judge=${expdir}/probe_fbank judge_model=${expdir}/probe_fbank/${probe_inference_model}
-        local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}" ${judge_model})
-        if is_done ${gen}/scores/.done "${key}"; then log "  up to date: ${gen}/scores/metrics.json"; else
-            local probe_opt=""
-            if [ -f "${judge_model}" ]; then
-                mkdir -p ${gen}/probe_judge
-                for f in ${gen}/wav/*.wav; do echo "$(basename ${f} .wav) ${f}"; done | sort > ${gen}/probe_judge/wav.scp
-                ${_icmd} --gpu ${_ngpu_inf} ${gen}/probe_judge/decode.log ${python} -m espnet_plugin.bin.asr_probe_inference \
-                    --config conf/probe/decode_ctc_greedy.yaml --ngpu ${_ngpu_inf} \
-                    --data_path_and_name_and_type ${gen}/probe_judge/wav.scp,speech,sound \
-                    --asr_train_config ${judge}/config.yaml --asr_model_file ${judge_model} \
-                    --output_dir ${gen}/probe_judge/output
-                probe_opt="--probe_hyp_text ${gen}/probe_judge/output/1best_recog/text"
-            else
-                log "  no Fbank probe (${judge_model}): WER from ${tts_asr_judge} only"
-            fi
-            # on the GPU with --gpu_inference true (the whisper judge uses one when it sees one)
-            # shellcheck disable=SC2086
-            ${_icmd} --gpu ${_ngpu_inf} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
-                --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
-                --asr_judge ${tts_asr_judge} --tag ${svae_tag} ${probe_opt}
-            mark_done ${gen}/scores/.done "${key}"
+}
+
+# probe_judge_decode <wav dir> <out dir>: the probe baseline ${probe_judge} (the in-domain ASR judge
+# trained on the corpus' real audio in stages 17-21: fbank, or the longer-trained "judge") decodes every
+# <wav dir>/*.wav -> <out dir>/output/1best_recog/text
+probe_judge_decode() {
+    local judge=${expdir}/probe_${probe_judge} f
+    mkdir -p $2
+    for f in $1/*.wav; do echo "$(basename ${f} .wav) ${f}"; done | sort > $2/wav.scp
+    ${_icmd} --gpu ${_ngpu_inf} $2/decode.log ${python} -m espnet_plugin.bin.asr_probe_inference \
+        --greedy_ctc true --batch_size 16 --ngpu ${_ngpu_inf} \
+        --data_path_and_name_and_type $2/wav.scp,speech,sound \
+        --asr_train_config ${judge}/config.yaml --asr_model_file ${judge}/${probe_inference_model} \
+        --output_dir $2/output
+}
+
+# stage 16 for one run (after run_config, once the probe judge is trained): score_tts on ${gen}
+score_generation() {
+    [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}" || return 0
+    local tts_exp=${expdir}/tts_${svae_tag}
+    local gen=${tts_exp}/gen_${test_set}
+    stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
+    local judge_model=${expdir}/probe_${probe_judge}/${probe_inference_model}
+    local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}" ${judge_model})
+    if is_done ${gen}/scores/.done "${key}"; then log "  up to date: ${gen}/scores/metrics.json"; else
+        local probe_opt=""
+        if [ -f "${judge_model}" ]; then
+            probe_judge_decode ${gen}/wav ${gen}/probe_judge
+            probe_opt="--probe_hyp_text ${gen}/probe_judge/output/1best_recog/text"
+        elif [ "${tts_asr_judge}" = probe ]; then
+            log "Error: --tts_asr_judge probe needs the probe ${judge_model} (stages 17-21, --probe_baselines ${probe_judge})"
+            return 1
+        else
+            log "  no probe judge (${judge_model}): WER from ${tts_asr_judge} only"
         fi
-        log "  $(tr -d '\n' < ${gen}/scores/metrics.json | cut -c1-300)"
+        # on the GPU with --gpu_inference true (the whisper judge uses one when it sees one)
+        # shellcheck disable=SC2086
+        ${_icmd} --gpu ${_ngpu_inf} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
+            --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
+            --asr_judge ${tts_asr_judge} --tag ${svae_tag} ${probe_opt}
+        mark_done ${gen}/scores/.done "${key}"
     fi
+    log "  $(tr -d '\n' < ${gen}/scores/metrics.json | cut -c1-300)"
 }
