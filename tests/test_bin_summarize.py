@@ -127,5 +127,15 @@ def test_summarize_intervals_seeds_ground_truth_and_curves(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["paired"]["jmas"]["understanding"]["verdict"] == "better"      # CER 15 % vs 25 % everywhere
     assert stats["seed_groups"]["jmas"] == ["jmas_seed1", "jmas_seed2"]
+    # each seed has its own understanding score: CER 15 % vs the Fbank baseline's 10 %
+    assert stats["seed_scores"]["jmas_seed2"]["understanding"] == pytest.approx(100 * 10 / 15)
     assert "Paired comparison with `vanilla`" in md and "### Seeds" in md
     assert (out / "curves.png").read_bytes()[:8] == PNG
+
+
+def test_seed_rows_share_an_axis_measured_on_one_seed():
+    vals = {"j_seed1": {"generation/wer": 50.0, "reconstruction/pesq": 2.0},
+            "j_seed2": {"reconstruction/pesq": 3.0}}
+    out = summarize.share_missing_axes(vals, {"j": ["j_seed1", "j_seed2"]})
+    assert out["j_seed2"] == {"reconstruction/pesq": 3.0, "generation/wer": 50.0}
+    assert vals["j_seed2"] == {"reconstruction/pesq": 3.0}       # the input is not changed

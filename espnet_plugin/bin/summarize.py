@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             logger.warning("baseline %r (%s) not found: %s scores will be missing", b, axis, axis)
     seed_values = table.values
     table.values, samples, groups = group_seeds(table.values, samples, table.extra)
+    seed_values = share_missing_axes(seed_values, groups)
     refs = reference_metrics(table.values, baselines, table.directions)
     scores = compute_scores(table.values, baselines, table.directions)
     ci, rep_scores = intervals(table.values, samples, baselines, refs, n_boot=args.n_boot)
@@ -137,6 +138,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
         mp.unlink()  # stale picture from an earlier sweep
     logger.info("wrote %s", ", ".join(str(p) for p in written))
     return scores
+
+
+def share_missing_axes(values: dict, groups: dict) -> dict:
+    """Seed rows lacking a whole axis (the latent TTS runs on the first seed only) take that axis'
+    values from the first seed that has it, so each seed still gets an overall score."""
+    from espnet_plugin.metrics.registry import AXES
+
+    out = {r: dict(v) for r, v in values.items()}
+    for members in groups.values():
+        for axis in AXES:
+            donor = next((m for m in members if any(k.startswith(axis + "/") for k in values[m])), None)
+            if donor is None:
+                continue
+            for m in members:
+                if not any(k.startswith(axis + "/") for k in values[m]):
+                    out[m].update({k: v for k, v in values[donor].items() if k.startswith(axis + "/")})
+    return out
 
 
 def _finite(o):

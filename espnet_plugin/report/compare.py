@@ -160,7 +160,8 @@ def seeds_markdown(seed_scores: Mapping[str, Mapping[str, float]], groups: Mappi
         per_seed = "; ".join(f"{m}: {_f(seed_scores.get(m, {}).get('overall', float('nan')))}" for m in members)
         cells = [f"{_f(spread[base][a][0])} ± {_f(spread[base][a][1])}" for a in SCORE_KEYS]
         lines.append(f"| {base} | {per_seed} | " + " | ".join(cells) + " |")
-    lines += ["", "mean ± sd over seeds of each seed's own scores; the seed runs column shows each one's overall score."]
+    lines += ["", "mean ± sd over seeds of each seed's own scores; the seed runs column shows each one's overall "
+              "score (an axis measured on the first seed only, like generation, is shared by the seeds)."]
     return "\n".join(lines) + "\n"
 
 
