@@ -7,6 +7,11 @@
 For each ``m1,m2`` writes ``<out_dir>/train_svae_jmas_m1-<m1>_m2-<m2>.yaml``: the base with the ``m1`` of
 every ``mcos`` term and the ``m2`` of every ``mdms`` term replaced (the rows' names carry the margins,
 which the summary reads to draw the overall score over the (m1, m2) grid). Prints the paths.
+
+    python -m espnet_plugin.bin.make_margin_configs --margins_of conf/cpu/train_svae_jmas.yaml   # -> 0.5,0.25
+
+prints the (m1, m2) of a config with mcos and mdms terms (nothing for any other config): the
+recipe records it with the config's scores, so the base config takes its place in the grid too.
 """
 
 from __future__ import annotations
@@ -35,12 +40,30 @@ def margin_config(base: dict, m1: float, m2: float) -> dict:
     return cfg
 
 
+def margins_of(cfg: dict) -> tuple[float, float] | None:
+    """(m1 of the mcos term, m2 of the mdms term), None unless the config has both terms."""
+    terms = {t["name"]: t.get("conf") or {} for t in ((cfg.get("distill_conf") or {}).get("terms") or [])}
+    if not {"mcos", "mdms"} <= set(terms):
+        return None
+    from espnet_plugin.distill import build_term
+
+    # the terms' own defaults when the config leaves a margin out
+    return float(build_term("mcos", **terms["mcos"]).m1), float(build_term("mdms", **terms["mdms"]).m2)
+
+
 def main(cmd=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", required=True)
-    p.add_argument("--grid", required=True, help='space-separated "m1,m2" pairs')
-    p.add_argument("--out_dir", required=True)
+    p.add_argument("--base", help="the JMAS config the sweep starts from")
+    p.add_argument("--grid", help='space-separated "m1,m2" pairs')
+    p.add_argument("--out_dir")
+    p.add_argument("--margins_of", metavar="CONFIG", help="print 'm1,m2' of CONFIG (empty without mcos+mdms)")
     args = p.parse_args(cmd)
+    if args.margins_of:
+        m = margins_of(yaml.safe_load(Path(args.margins_of).read_text()) or {})
+        print("" if m is None else f"{m[0]:g},{m[1]:g}")
+        return
+    if not (args.base and args.grid and args.out_dir):
+        p.error("--base, --grid and --out_dir are required (or --margins_of CONFIG)")
     base = yaml.safe_load(Path(args.base).read_text())
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
