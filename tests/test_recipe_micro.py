@@ -127,7 +127,7 @@ def test_every_stage_runs_and_summarises(micro):
     assert gen.is_file() and '"asr_judge": "probe"' in gen.read_text()
     assert not (recipe / "exp" / "tts_jmas_seed2").exists()
     # the two side-by-side jobs logged apart
-    assert {"probe_baselines.log", "jmas_seed1.log", "jmas_seed2.log"} <= {p.name for p in (recipe / "exp" / "logs").iterdir()}
+    assert {"probe_fbank.log", "jmas_seed1.log", "jmas_seed2.log"} <= {p.name for p in (recipe / "exp" / "logs").iterdir()}
     summary = recipe / "exp" / "summary"
     for f in ("table.md", "table.csv", "axes.png", "curves.png", "stats.json"):
         assert (summary / f).is_file(), f

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Print the feature dimension of the first matrix of a kaldiio scp (for shell stages).
+"""Print the feature dimension of the first matrix of a kaldiio scp (for shell stages), or write the
+shape file of every matrix (what ESPnet's collect-stats stage writes, without building a model).
 
     python -m espnet_plugin.bin.feat_dim exp/svae_x/latents/train/latents.scp    # -> 64
+    python -m espnet_plugin.bin.feat_dim exp/svae_x/latents/train/latents.scp --shape_out speech_shape
+        # -> "utt frames,dim" per line
 """
 from __future__ import annotations
 
@@ -37,10 +40,41 @@ def feat_dim(scp: str) -> int:
     return int(mat.shape[1])
 
 
+def shape_lines(scp: str) -> list[str]:
+    """``"<key> <frames>,<dim>"`` of every matrix of ``scp``, in its order.
+
+    Raises:
+        DataError: an entry that cannot be read or is not a (frames, dim) matrix (naming it).
+    """
+    out = []
+    try:
+        for key, mat in kaldiio.load_scp_sequential(scp):
+            if mat.ndim != 2:
+                raise DataError(f"{scp}: the features of {key!r} are not a (frames, dim) matrix: shape {mat.shape}")
+            out.append(f"{key} {mat.shape[0]},{mat.shape[1]}")
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{scp}: cannot read the features after {len(out)} entries: {exc}") from exc
+    if not out:
+        raise DataError(f"{scp}: no features listed")
+    return out
+
+
 def main(cmd: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scp", help="a kaldiio feats/latents scp")
-    print(feat_dim(p.parse_args(cmd).scp))
+    p.add_argument("--shape_out", default=None, help="write 'key frames,dim' lines here instead of printing the dim")
+    args = p.parse_args(cmd)
+    if args.shape_out:
+        from pathlib import Path
+
+        from espnet_plugin.io.kaldi_dir import write_text_atomic
+
+        Path(args.shape_out).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.shape_out, "".join(line + "\n" for line in shape_lines(args.scp)))
+        return
+    print(feat_dim(args.scp))
 
 
 if __name__ == "__main__":

@@ -230,6 +230,15 @@ teacher_dump_args() {
     fi
 }
 
+# Later parts of the recipe live in stages/*.sh beside this file; each defines functions
+# (run_tts_stages, score_generation, run_probe_stages, run_probe_baselines, run_summary_stage,
+# run_demo_stage) that see this script's variables and helpers (log, stage_msg, hash_of, is_done, ...).
+_template_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+for _f in "${_template_dir}"/stages/*.sh; do
+    # shellcheck disable=SC1090
+    . "${_f}"
+done
+
 # ============================================================== shared stages
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! "${skip_data_prep}"; then
     stage_msg 1 "Data preparation (local/data.sh ${local_data_opts})"
@@ -262,6 +271,9 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! "${skip_data_prep}"; then
     done
 fi
 
+# Stages 4-5 (the teacher) run in the background while stage 6 and the shared token lists of
+# stages 12 and 17 (which do not need the teacher) run here; the runs below wait for both.
+(
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
     stage_msg 4 "Teacher: ${teacher_tag}"
     if [ "${teacher}" = hubert_tiny ]; then
@@ -315,6 +327,9 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
     done
 fi
 
+) &
+teacher_pid=$!
+
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! "${skip_train}"; then
     stage_msg 6 "Collect stats (shape files) -> ${stats_dir}"
     key=$(hash_of ${dumpdir}/raw/${train_set}/wav.scp ${dumpdir}/raw/${valid_set}/wav.scp)
@@ -333,6 +348,10 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! "${skip_train}"; then
         mark_done ${stats_dir}/.done "${key}"
     fi
 fi
+# shared products of stages 12 and 17: the runs below only read them
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list > /dev/null; fi
+if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && ! "${skip_train}"; then probe_token_list; fi
+wait ${teacher_pid}   # a failed teacher stage fails the recipe here (set -e)
 
 # ============================================================== per-config stages
 # config_vars <config> <seed>: the names every per-config stage uses (svae_tag, svae_exp, run_args,
@@ -486,14 +505,6 @@ run_config() {
     run_probe_stages
 }
 
-# Later parts of the recipe live in stages/*.sh beside this file; each defines functions
-# (run_tts_stages, score_generation, run_probe_stages, run_probe_baselines, run_summary_stage,
-# run_demo_stage) that see this script's variables and helpers (log, stage_msg, hash_of, is_done, ...).
-_template_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
-for _f in "${_template_dir}"/stages/*.sh; do
-    # shellcheck disable=SC1090
-    . "${_f}"
-done
 
 # (config, seed) runs: one per config, or one per config and seed (--svae_seeds; a margin-sweep
 # config takes the first seed only)
@@ -503,12 +514,10 @@ for c in "${configs[@]}"; do
     elif [[ "${margin_configs}" == *" ${c} "* ]]; then runs+=("${c}|${svae_seeds%% *}")
     else for s in ${svae_seeds}; do runs+=("${c}|${s}"); done; fi
 done
-# shared products of stages 12 and 17 first: the runs below only read them
-if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list > /dev/null; fi
-if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && ! "${skip_train}"; then probe_token_list; fi
 
-# The probe baselines (17-21) and every run (7-15, 17-21) as jobs, --svae_jobs at a time; each
-# job logs to ${expdir}/logs/<job>.log when they run side by side.
+# Every run (7-15, 17-21) and each probe baseline (17-21) is a job; --svae_jobs of them run side by
+# side, each logging to ${expdir}/logs/<job>.log (runs first, in the order given: put the slowest
+# config first; the short baseline probes fill the gaps at the end).
 run_jobs() {
     local -A job_name=()
     local failed=0 pid rc
@@ -525,36 +534,44 @@ run_jobs() {
         fi
         unset "job_name[${pid}]"
     }
-    local j name
+    _job() {  # run one job spec: "baseline:<name>", "gen:<config>|<seed>", ground_truth or "<config>|<seed>"
+        case "$1" in
+            baseline:*) run_probe_baselines "${1#baseline:}" ;;
+            gen:*) local r=${1#gen:}
+                   config_vars "${r%%|*}" "${r##*|}"; model_key=$(file_key ${model_file}); score_generation ;;
+            ground_truth) score_ground_truth ;;
+            *) run_config "${1%%|*}" "${1##*|}" ;;
+        esac
+    }
+    local j jr name
     for j in "$@"; do
-        if [ "${j}" = baselines ]; then name=probe_baselines
-        else name=$(config_vars "${j%%|*}" "${j##*|}"; echo "${svae_tag}"); fi
-        if [ "${svae_jobs}" -le 1 ]; then
-            if [ "${j}" = baselines ]; then run_probe_baselines; else run_config "${j%%|*}" "${j##*|}"; fi
-            continue
-        fi
+        case "${j}" in
+            baseline:*) name=probe_${j#baseline:} ;;
+            gen:*) jr=${j#gen:}; name=gen_$(config_vars "${jr%%|*}" "${jr##*|}"; echo "${svae_tag}") ;;
+            ground_truth) name=ground_truth ;;
+            *) name=$(config_vars "${j%%|*}" "${j##*|}"; echo "${svae_tag}") ;;
+        esac
+        if [ "${svae_jobs}" -le 1 ]; then _job "${j}"; continue; fi
         while [ ${#job_name[@]} -ge ${svae_jobs} ]; do _reap; done
         mkdir -p ${expdir}/logs
-        if [ "${j}" = baselines ]; then
-            ( run_probe_baselines ) > ${expdir}/logs/${name}.log 2>&1 &
-        else
-            ( run_config "${j%%|*}" "${j##*|}" ) > ${expdir}/logs/${name}.log 2>&1 &
-        fi
+        ( _job "${j}" ) > ${expdir}/logs/${name}.log 2>&1 &
         job_name[$!]=${name}
         log "  job ${name} started (log: ${expdir}/logs/${name}.log)"
     done
     while [ ${#job_name[@]} -gt 0 ]; do _reap; done
     [ ${failed} -eq 0 ] || { log "Error: some jobs failed (see above)"; exit 1; }
 }
-run_jobs baselines "${runs[@]}"
-# stage 16 once every run and the probe judge exist
+baseline_jobs=()
+for b in ${probe_baselines}; do baseline_jobs+=("baseline:${b}"); done
+run_jobs "${runs[@]}" "${baseline_jobs[@]}"
+# stage 16 once every run and the probe judge exist, and the ground truth through the same judges
+# (stage 22's first part), side by side as well
+gen_jobs=()
 for r in "${runs[@]}"; do
     config_vars "${r%%|*}" "${r##*|}"
-    if "${first_seed}" || "${tts_all_seeds}"; then
-        model_key=$(file_key ${model_file})
-        score_generation
-    fi
+    if "${first_seed}" || "${tts_all_seeds}"; then gen_jobs+=("gen:${r}"); fi
 done
+run_jobs "${gen_jobs[@]}" ground_truth
 run_summary_stage        # stage 22
 run_demo_stage           # stage 23
 

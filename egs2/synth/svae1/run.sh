@@ -11,7 +11,8 @@
 # Any svae.sh option after the profile overrides it, e.g.
 #   ./run.sh --stage 7 --stop_stage 9                      # resume in the middle
 #   ./run.sh --svae_config conf/cpu/train_svae_tas.yaml    # another loss, into its own exp/ dir
-# Every process runs one torch thread; --svae_jobs 2 runs two configs side by side (2 cores).
+# Every process runs one torch thread; --svae_jobs 2 runs two configs side by side (2 cores), the
+# slowest (most alignment terms) first.
 # The whole script is one { ... } block: bash parses it completely before running it, so editing
 # this file while a long run executes it cannot change what that run does next.
 {
@@ -53,7 +54,7 @@ common=(
 case "${profile}" in
     smoke)
         opts=(
-            --svae_configs "conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml conf/cpu/train_svae_jmas.yaml"
+            --svae_configs "conf/cpu/train_svae_jmas.yaml conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml"
             --eval_max_utts 20
             --tts_config conf/tts/train_f5_tiny_cpu.yaml
             --tts_max_pairs 8
@@ -69,7 +70,7 @@ case "${profile}" in
         opts=(
             --datadir data_evidence --dumpdir dump_evidence --expdir exp_evidence
             --local_data_opts "--data_dir data_evidence --db_dir downloads/synth_evidence --num_utts 800 --num_voices 40 --num_test_speakers 6"
-            --svae_configs "${ev}/train_mel_vocoder.yaml ${ev}/train_svae_vanilla.yaml ${ev}/train_svae_tas.yaml ${ev}/train_svae_jmas.yaml"
+            --svae_configs "${ev}/train_svae_jmas.yaml ${ev}/train_svae_tas.yaml ${ev}/train_svae_vanilla.yaml ${ev}/train_mel_vocoder.yaml"
             --svae_seeds "1 2"
             --margin_base ${ev}/train_svae_jmas.yaml
             --margin_grid "0.25,0.1 0.75,0.5"

@@ -5,7 +5,7 @@
 # Sourced by svae.sh (needs its variables and helpers: log, stage_msg, hash_of, is_done, mark_done,
 # min, ${python}, ${train_cmd}/${cuda_cmd}/${decode_cmd}, ${_icmd}, ${_ngpu_inf}); defines
 #   run_probe_stages     per VAE config, inside run_config (uses ${svae_exp}, ${svae_tag}, ${model_file}, ${model_key})
-#   run_probe_baselines  once: the probes named in ${probe_baselines} ("fbank", "teacher")
+#   run_probe_baselines  the probes named in its argument or ${probe_baselines} ("fbank", "teacher", "judge")
 #
 #   17 token list (characters, or sentencepiece BPE with --token_type bpe --nbpe N), shared by all probes
 #   18 collect stats (shapes; feature statistics too when the probe config uses global_mvn)
@@ -80,17 +80,27 @@ _probe_pipeline() {
     log "---- probe ${ptag}: input ${_pinput}, ${_pfargs[*]:-no frontend options} -> ${pexp}"
 
     if [ ${stage} -le 18 ] && [ ${stop_stage} -ge 18 ] && ! "${skip_train}"; then
-        stage_msg 18 "Probe ${ptag}: collect stats (log: ${pexp}/collect_stats.log)"
+        stage_msg 18 "Probe ${ptag}: shapes (and feature statistics with global_mvn) -> ${stats}"
         local key; key=$(hash_of "$(_pscp ${_ptrain})" "$(_pscp ${_pvalid})" ${dumpdir}/raw/${_ptrain}/text \
             ${dumpdir}/raw/${_pvalid}/text ${tdir}/tokens.txt ${probe_config} "${norm}" "${_pfargs[*]}" "${_pdeps[@]}")
         if is_done ${stats}/.done "${key}"; then log "  up to date"; else
-            local feat_args=(--model_conf extract_feats_in_collect_stats=false)   # shapes only
-            [ "${norm}" = global_mvn ] && feat_args=()                        # + feature mean/var
             rm -rf ${stats}
-            ${train_cmd} --gpu ${_pngpu} ${pexp}/collect_stats.log ${python} -m espnet_plugin.bin.asr_probe_train \
-                --collect_stats true --use_preprocessor true --config ${probe_config} "${token_args[@]}" \
-                "${data_args[@]}" --train_shape_file "$(_pscp ${_ptrain})" --valid_shape_file "$(_pscp ${_pvalid})" \
-                --output_dir ${stats} --ngpu ${_pngpu} "${_pfargs[@]}" "${feat_args[@]}" ${probe_args}
+            if [ "${norm}" = global_mvn ]; then   # feature mean/var: ESPnet's collect-stats pass
+                ${train_cmd} --gpu ${_pngpu} ${pexp}/collect_stats.log ${python} -m espnet_plugin.bin.asr_probe_train \
+                    --collect_stats true --use_preprocessor true --config ${probe_config} "${token_args[@]}" \
+                    "${data_args[@]}" --train_shape_file "$(_pscp ${_ptrain})" --valid_shape_file "$(_pscp ${_pvalid})" \
+                    --output_dir ${stats} --ngpu ${_pngpu} "${_pfargs[@]}" ${probe_args}
+            else                                   # shapes only: read them from the data, no model pass
+                local sset sdir
+                for sset in ${_ptrain}:train ${_pvalid}:valid; do
+                    sdir=${stats}/${sset#*:}; mkdir -p ${sdir}
+                    if [ "${_pinput}" = latents ]; then
+                        ${python} -m espnet_plugin.bin.feat_dim "$(_pscp ${sset%%:*})" --shape_out ${sdir}/speech_shape
+                    else
+                        cp ${dumpdir}/raw/${sset%%:*}/utt2num_samples ${sdir}/speech_shape
+                    fi
+                done
+            fi
             mark_done ${stats}/.done "${key}"
         fi
     fi
@@ -215,14 +225,15 @@ run_probe_stages() {
     _probe_pipeline
 }
 
-run_probe_baselines() {
+run_probe_baselines() {   # [names]: these baselines (default: ${probe_baselines})
     _probe_sets
-    [ -n "${probe_baselines}" ] || return 0
+    local names=${1:-${probe_baselines}}
+    [ -n "${names}" ] || return 0
     [ ${stop_stage} -ge 17 ] && [ ${stage} -le 21 ] || return 0
     if [ ${stage} -le 17 ] && ! "${skip_train}"; then probe_token_list; fi
     [ ${stop_stage} -ge 18 ] || return 0
     local b
-    for b in ${probe_baselines}; do
+    for b in ${names}; do
         local ptag=${b} _pinput=wav _platdir="" _pfargs=() _pdeps=() _psid=()
         case ${b} in
             fbank)  # ESPnet's default frontend: 80-d log-mel fbank, 25 ms window, 10 ms hop (SUPERB's FBANK)

@@ -7,9 +7,10 @@
 # Baselines: reconstruction = the mel_vocoder config (Mel + vocoder), understanding = the Fbank probe,
 # generation = the TTS trained on the mel_vocoder config's log-mel frames (Mel + F5-TTS).
 
-# 22a: the ground truth through the same judges: the test audio itself scored as a "resynthesis"
+# 22a (run by svae.sh beside stage 16): the ground truth through the same judges: the test audio itself scored as a "resynthesis"
 # (the reference utterances of stage 8) and as a "generated" utterance (the targets of stage 15's pairs)
 score_ground_truth() {
+    [ ${stage} -le 22 ] && [ ${stop_stage} -ge 22 ] && ! "${skip_eval}" || return 0
     local gt=${expdir}/ground_truth ref="" pairs="" d
     for d in ${expdir}/svae_*/decode_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
     for d in ${expdir}/tts_*/gen_${test_set}; do [ -f ${d}/pairs.tsv ] && pairs=${d}/pairs.tsv && break; done
@@ -55,8 +56,7 @@ gt_wav_dir() {
 run_summary_stage() {
     if [ ${stage} -le 22 ] && [ ${stop_stage} -ge 22 ] && ! "${skip_eval}"; then
         local out=${summary_dir:-${expdir}/summary}
-        stage_msg 22 "Ground truth through the judges, then the summary of every config and baseline -> ${out}"
-        score_ground_truth
+        stage_msg 22 "Summary of every config, baseline and the ground truth -> ${out}"
         ${python} -m espnet_plugin.bin.summarize --exp_dir ${expdir} --out_dir ${out} \
             --baseline_recon ${summary_baseline_recon} --baseline_und ${summary_baseline_und} \
             --baseline_gen ${summary_baseline_gen} --reference ${summary_reference} \
