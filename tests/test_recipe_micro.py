@@ -99,6 +99,7 @@ def micro(tmp_path_factory):
         "--tts_config", "conf/tts/train_f5_tiny_cpu.yaml", "--tts_args", "--max_epoch 1 --batch_size 4",
         "--tts_max_pairs", "2", "--tts_inference_args", "--nfe 4",
         "--probe_config", "conf/probe/train_probe_cpu.yaml", "--probe_args", "--max_epoch 1",
+        "--probe_baselines", "fbank teacher judge", "--probe_judge", "judge", "--judge_args", "--max_epoch 1",
         "--eval_max_utts", "3", "--metrics", "pesq,stoi,mel_distance",
         "--stop_stage", "22",
     ]
@@ -122,7 +123,11 @@ def test_every_stage_runs_and_summarises(micro):
         assert (exp / "decode_test" / "scores" / "metrics.json").is_file()
         assert (exp / "latents" / "train" / "latents.scp").is_file()
         assert "seed: " + tag[-1] in (exp / "config.yaml").read_text()
-    # the latent TTS of the first seed only; its speech judged by the Fbank probe
+    # the teacher probe and the judge (Fbank + SpecAugment, its own config) beside the Fbank probe
+    assert (recipe / "exp" / "probe_teacher_hubert_tiny" / "scores" / "metrics.json").is_file()
+    judge_cfg = (recipe / "exp" / "probe_judge" / "config.yaml").read_text()
+    assert "specaug: specaug" in judge_cfg and "max_epoch: 1" in judge_cfg
+    # the latent TTS of the first seed only; its speech judged by the judge probe
     gen = recipe / "exp" / "tts_jmas_seed1" / "gen_test" / "scores" / "metrics.json"
     assert gen.is_file() and '"asr_judge": "probe"' in gen.read_text()
     assert not (recipe / "exp" / "tts_jmas_seed2").exists()
@@ -134,7 +139,8 @@ def test_every_stage_runs_and_summarises(micro):
     table = (summary / "table.md").read_text()
     assert "SMOKE RUN" in table.splitlines()[0]
     rows = [ln.split("|")[1].strip() for ln in table.splitlines() if ln.startswith("| ")]
-    assert rows[1:4] == ["ground_truth", "fbank", "jmas"]      # seeds averaged into one row
+    assert rows[1:3] == ["ground_truth", "fbank"] and "jmas" in rows    # seeds averaged into one row
+    assert rows.count("jmas") == 1 and "judge" in rows and "teacher_hubert_tiny" in rows
     gt = next(ln for ln in table.splitlines() if ln.startswith("| ground_truth"))
     assert "1.000 [1.000, 1.000]" in gt     # STOI of the audio against itself, with its interval
     jm = next(ln for ln in table.splitlines() if ln.startswith("| jmas"))

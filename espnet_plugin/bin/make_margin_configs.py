@@ -45,10 +45,13 @@ def margins_of(cfg: dict) -> tuple[float, float] | None:
     terms = {t["name"]: t.get("conf") or {} for t in ((cfg.get("distill_conf") or {}).get("terms") or [])}
     if not {"mcos", "mdms"} <= set(terms):
         return None
-    from espnet_plugin.distill import build_term
+    m1, m2 = terms["mcos"].get("m1"), terms["mdms"].get("m2")
+    if m1 is None or m2 is None:   # the terms' own defaults (building them imports torch: only then)
+        from espnet_plugin.distill import build_term
 
-    # the terms' own defaults when the config leaves a margin out
-    return float(build_term("mcos", **terms["mcos"]).m1), float(build_term("mdms", **terms["mdms"]).m2)
+        m1 = build_term("mcos", **terms["mcos"]).m1 if m1 is None else m1
+        m2 = build_term("mdms", **terms["mdms"]).m2 if m2 is None else m2
+    return float(m1), float(m2)
 
 
 def main(cmd=None) -> None:

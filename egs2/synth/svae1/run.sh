@@ -11,8 +11,8 @@
 # Any svae.sh option after the profile overrides it, e.g.
 #   ./run.sh --stage 7 --stop_stage 9                      # resume in the middle
 #   ./run.sh --svae_config conf/cpu/train_svae_tas.yaml    # another loss, into its own exp/ dir
-# Every process runs one torch thread; --svae_jobs 2 runs two configs side by side (2 cores), the
-# slowest (most alignment terms) first.
+# Every process runs one torch thread; --svae_jobs N runs N configs side by side (slowest, i.e. most
+# alignment terms, first): on 2 cores, 2-4 single-thread jobs beat one 2-thread job.
 # The whole script is one { ... } block: bash parses it completely before running it, so editing
 # this file while a long run executes it cannot change what that run does next.
 {
@@ -39,7 +39,6 @@ common=(
     --ngpu 0
     --nj 2
     --inference_nj 1
-    --svae_jobs 2
     --fs 16000
     --teacher hubert_tiny
     --teacher_layer -1
@@ -54,6 +53,7 @@ common=(
 case "${profile}" in
     smoke)
         opts=(
+            --svae_jobs 4       # every run and the Fbank probe at once: unequal jobs end together
             --svae_configs "conf/cpu/train_svae_jmas.yaml conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml"
             --eval_max_utts 20
             --tts_config conf/tts/train_f5_tiny_cpu.yaml
@@ -68,6 +68,7 @@ case "${profile}" in
     evidence)
         ev=conf/evidence
         opts=(
+            --svae_jobs 3       # 13 jobs of 8-15 min: a third slot evens out the end
             --datadir data_evidence --dumpdir dump_evidence --expdir exp_evidence
             --local_data_opts "--data_dir data_evidence --db_dir downloads/synth_evidence --num_utts 800 --num_voices 40 --num_test_speakers 6"
             --svae_configs "${ev}/train_svae_jmas.yaml ${ev}/train_svae_tas.yaml ${ev}/train_svae_vanilla.yaml ${ev}/train_mel_vocoder.yaml"
