@@ -98,9 +98,9 @@ def plot_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[tuple[int, floa
     """One panel per family, one line per experiment; returns the path, or None with no curve."""
     if not curves:
         return None
-    from espnet_plugin.report.plots import _plt, _save
+    from espnet_plugin.report.plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
     for ax, (title, exps) in zip(axes[0], curves.items()):
         unit = "epochs"
@@ -110,4 +110,4 @@ def plot_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[tuple[int, floa
         ax.set_xlabel(f"training {unit}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)

@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 _MARGIN_RE = re.compile(r"m1[-=_]?(?P<m1>\d+(?:[.p]\d+)?)_m2[-=_]?(?P<m2>\d+(?:[.p]\d+)?)")
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (pictures are written, never shown)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +48,7 @@ def parse_margins(row: str, margins: Any = None) -> Optional[tuple[float, float]
     return float(m["m1"].replace("p", ".")), float(m["m2"].replace("p", "."))
 
 
-def _save(plt: Any, fig: Any, path: Union[str, os.PathLike]) -> Path:
+def save_figure(plt: Any, fig: Any, path: Union[str, os.PathLike]) -> Path:
     """Lay out, write ``path`` (parents created, 120 dpi) and close ``fig``; returns the path."""
     fig.tight_layout()
     p = Path(path)
@@ -67,7 +68,7 @@ def plot_axes(scores: Mapping[str, Mapping[str, float]], rows: Sequence[str],
 
     Missing scores get no bar and an "n/a" mark; a dashed line marks 100 (baseline level).
     """
-    plt = _plt()
+    plt = pyplot()
     import numpy as np
 
     keys = [*AXES, "overall"]
@@ -96,7 +97,7 @@ def plot_axes(scores: Mapping[str, Mapping[str, float]], rows: Sequence[str],
     ax.set_ylim(0, top * 1.15)
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=4, loc="upper left")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_margins(scores: Mapping[str, Mapping[str, float]],
@@ -111,7 +112,7 @@ def plot_margins(scores: Mapping[str, Mapping[str, float]],
     """
     if not margins:
         return None
-    plt = _plt()
+    plt = pyplot()
     import numpy as np
 
     m1s = sorted({m[0] for m in margins.values()})
@@ -143,4 +144,4 @@ def plot_margins(scores: Mapping[str, Mapping[str, float]],
     ax.set_title(f"JMAS margin sweep: {key} score")
     if np.isfinite(grid).any():
         fig.colorbar(im, ax=ax)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
