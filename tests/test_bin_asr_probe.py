@@ -73,7 +73,7 @@ def test_probe_trained_with_espnet_on_the_frozen_latent(probe_run):
 
     exp = probe_run["exp"]
     cfg = yaml.safe_load((exp / "config.yaml").read_text())
-    assert cfg["frontend"] == "svae_latent" and cfg["encoder"] == "rnn"
+    assert cfg["frontend"] == "svae_latent" and cfg["encoder"] == "blstm"
     assert cfg["preencoder_conf"]["input_size"] == 64  # the latent dimension
     assert cfg["model_conf"]["ctc_weight"] == 1.0
     state = torch.load(exp / "valid.loss.ave.pth", map_location="cpu", weights_only=True)
@@ -82,7 +82,7 @@ def test_probe_trained_with_espnet_on_the_frozen_latent(probe_run):
     assert enc and not any(k.startswith("decoder.") for k in enc)  # the VAE's decoder is not carried
     for k, v in enc.items():  # frozen: bit-identical to the VAE after an epoch of training
         assert torch.equal(v, vae[f"generator.{k}"]), k
-    assert any(k.startswith("encoder.enc") for k in state)  # the BiLSTM was trained
+    assert any(k.startswith("encoder.fwd") for k in state)  # the BiLSTM was trained
 
 
 def test_decoded_and_wer_against_the_reference(probe_run):
