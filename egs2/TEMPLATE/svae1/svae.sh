@@ -271,9 +271,17 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! "${skip_data_prep}"; then
     done
 fi
 
-# Stages 4-5 (the teacher) run in the background while stage 6 and the shared token lists of
-# stages 12 and 17 (which do not need the teacher) run here; the runs below wait for both.
-(
+# Stages 4-5 (the teacher) run in the background while stage 6, the shared token lists of stages 12
+# and 17 and the runs that do not need the teacher go on; a job that needs it calls wait_teacher,
+# which waits for ${teacher_rc} (the exit status of stages 4-5).
+teacher_rc=${expdir}/.teacher_stages_rc
+mkdir -p ${expdir}; rm -f ${teacher_rc}
+wait_teacher() {
+    while [ ! -f ${teacher_rc} ]; do sleep 1; done
+    [ "$(cat ${teacher_rc})" = 0 ] || { log "Error: the teacher stages (4-5) failed (see above)"; return 1; }
+}
+(   # (not in an || list: that would switch set -e off inside; the EXIT trap records the status)
+trap 'echo $? > ${teacher_rc}.tmp && mv ${teacher_rc}.tmp ${teacher_rc}' EXIT
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
     stage_msg 4 "Teacher: ${teacher_tag}"
     if [ "${teacher}" = hubert_tiny ]; then
@@ -351,7 +359,7 @@ fi
 # shared products of stages 12 and 17: the runs below only read them
 if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list > /dev/null; fi
 if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && ! "${skip_train}"; then probe_token_list; fi
-wait ${teacher_pid}   # a failed teacher stage fails the recipe here (set -e)
+
 
 # ============================================================== per-config stages
 # config_vars <config> <seed>: the names every per-config stage uses (svae_tag, svae_exp, run_args,
@@ -380,6 +388,7 @@ run_config() {
     log "---- config ${svae_config} -> ${svae_exp} (${n_terms} alignment terms)"
 
     if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! "${skip_train}"; then
+        [ "${n_terms}" -eq 0 ] || wait_teacher   # its targets come from the teacher
         stage_msg 7 "Train the VAE ${svae_tag} (log: ${svae_exp}/train.log)"
         local data_args="--train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/wav.scp,audio,sound \
             --valid_data_path_and_name_and_type ${dumpdir}/raw/${valid_set}/wav.scp,audio,sound"
@@ -564,6 +573,7 @@ run_jobs() {
 baseline_jobs=()
 for b in ${probe_baselines}; do baseline_jobs+=("baseline:${b}"); done
 run_jobs "${runs[@]}" "${baseline_jobs[@]}"
+wait ${teacher_pid}; wait_teacher   # the teacher stages ended well, whoever used them
 # stage 16 once every run and the probe judge exist, and the ground truth through the same judges
 # (stage 22's first part), side by side as well
 gen_jobs=()

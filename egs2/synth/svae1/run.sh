@@ -37,7 +37,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-
 
 common=(
     --ngpu 0
-    --nj 2
+    --nj 1
     --inference_nj 1
     --fs 16000
     --teacher hubert_tiny

@@ -241,6 +241,7 @@ run_probe_baselines() {   # [names]: these baselines (default: ${probe_baselines
                     --frontend_conf win_length=400 --frontend_conf hop_length=160 --frontend_conf n_mels=80)
                 _psid=(--wav_scp ${dumpdir}/raw/${_ptrain}/wav.scp --feature fbank --fs ${fs}) ;;
             teacher)  # upper bound: ESPnet's s3prl frontend, weighted sum of all teacher layers, frozen
+                if declare -F wait_teacher >/dev/null; then wait_teacher; fi
                 local up=${teacher} path=${teacher_path}
                 if [ "${teacher}" = hubert_tiny ]; then up=espnet_hubert_local; path=${teacher_dir}/valid.loss.best.pth; fi
                 _pfargs=(--frontend s3prl --frontend_conf frontend_conf.upstream=${up}
