@@ -48,6 +48,9 @@ def main(cmd=None) -> None:
     """Greedy CTC with ``--greedy_ctc true``, else ``espnet2.bin.asr_inference.main``."""
     register_probe_frontends()
     argv = list(sys.argv[1:] if cmd is None else cmd)
+    if "-h" in argv or "--help" in argv:   # both modes' options: greedy first, then ESPnet's
+        print(get_greedy_parser().format_help())
+        print("Without --greedy_ctc true, ESPnet's asr_inference options:\n")
     if "--greedy_ctc" in argv and argv[argv.index("--greedy_ctc") + 1].lower() == "true":
         from espnet_plugin.probe.greedy import decode_greedy
 

@@ -532,7 +532,7 @@ run_jobs() {
     local failed=0 pid rc
     _reap() {
         pid=""; rc=0
-        wait -n -p pid || rc=$?
+        wait -n -p pid "${!job_name[@]}" || rc=$?   # our jobs only (not the teacher stages)
         [ -n "${pid}" ] || return 0
         if [ ${rc} -ne 0 ]; then
             log "Error: job ${job_name[${pid}]} failed (exit ${rc}); the end of ${expdir}/logs/${job_name[${pid}]}.log:"
