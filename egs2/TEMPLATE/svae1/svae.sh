@@ -274,8 +274,7 @@ fi
 # Stages 4-5 (the teacher) run in the background while stage 6, the shared token lists of stages 12
 # and 17 and the runs that do not need the teacher go on; a job that needs it calls wait_teacher,
 # which waits for ${teacher_rc} (the exit status of stages 4-5).
-teacher_rc=${expdir}/.teacher_stages_rc
-mkdir -p ${expdir}; rm -f ${teacher_rc}
+teacher_rc=$(mktemp -u "${TMPDIR:-/tmp}/svae_teacher_rc.XXXXXX")   # run state, not a product
 wait_teacher() {
     while [ ! -f ${teacher_rc} ]; do sleep 1; done
     [ "$(cat ${teacher_rc})" = 0 ] || { log "Error: the teacher stages (4-5) failed (see above)"; return 1; }
@@ -574,6 +573,7 @@ baseline_jobs=()
 for b in ${probe_baselines}; do baseline_jobs+=("baseline:${b}"); done
 run_jobs "${runs[@]}" "${baseline_jobs[@]}"
 wait ${teacher_pid}; wait_teacher   # the teacher stages ended well, whoever used them
+rm -f ${teacher_rc}
 # stage 16 once every run and the probe judge exist, and the ground truth through the same judges
 # (stage 22's first part), side by side as well
 gen_jobs=()
