@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                           write_per_utt)
     from espnet_plugin.io.kaldi_dir import read_text
     from espnet_plugin.metrics import judges
-    from espnet_plugin.metrics.generation import char_error_rate, error_count_columns, word_error_rate
+    from espnet_plugin.metrics.generation import error_count_columns
     from espnet_plugin.metrics.registry import (JudgeUnavailable, average_scores, resolve_metrics,
                                                 score_utterance, write_metrics_json)
 
@@ -146,9 +146,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             text = asr(hyp, utt)
             refs.append(targets[utt])
             hyps.append(text)
-            row.update(wer=word_error_rate([targets[utt]], [text]),
-                       cer=char_error_rate([targets[utt]], [text]), asr_hyp=text)
-            row.update(error_count_columns({utt: targets[utt]}, {utt: text})[utt])
+            counts = error_count_columns({utt: targets[utt]}, {utt: text})[utt]
+            # the per-utterance rates from the same counts (one alignment per utterance and unit)
+            row.update({m: 100.0 * counts[f"{m}.err"] / counts[f"{m}.len"] if counts[f"{m}.len"] else float("nan")
+                        for m in ("wer", "cer")}, asr_hyp=text)
+            row.update(counts)
         if probe_names:
             row.update(error_count_columns({utt: targets[utt]}, probe_hyp, ("wer_probe", "cer_probe"))[utt])
         per_utt[utt] = row
