@@ -100,10 +100,15 @@ def plot_axes(scores: Mapping[str, Mapping[str, float]], rows: Sequence[str],
     return save_figure(plt, fig, path)
 
 
+MARGIN_KEYS = ("reconstruction", "understanding", "generation", "overall")
+
+
 def plot_margins(scores: Mapping[str, Mapping[str, float]],
                  margins: Mapping[str, tuple[float, float]],
-                 path: Union[str, os.PathLike], key: str = "overall") -> Optional[Path]:
-    """Heatmap of ``scores[row][key]`` over the (m1, m2) grid, values annotated.
+                 path: Union[str, os.PathLike],
+                 keys: Sequence[str] = MARGIN_KEYS) -> Optional[Path]:
+    """One heatmap per score in ``keys`` of ``scores[row][key]`` over the (m1, m2) grid, values annotated
+    (the paper's Fig. 4 panels); a cell without a value is grey with "—".
 
     Args:
         margins: ``{row: (m1, m2)}`` for the sweep rows (see :func:`parse_margins`).
@@ -117,31 +122,37 @@ def plot_margins(scores: Mapping[str, Mapping[str, float]],
 
     m1s = sorted({m[0] for m in margins.values()})
     m2s = sorted({m[1] for m in margins.values()})
-    grid = np.full((len(m1s), len(m2s)), np.nan)
+    cells: dict = {}
     for row, (m1, m2) in margins.items():
-        i, j = m1s.index(m1), m2s.index(m2)
-        if not math.isnan(grid[i, j]):
+        if (m1, m2) in cells:
             logger.warning("two sweep rows at m1=%g m2=%g; keeping the first", m1, m2)
             continue
-        v = scores.get(row, {}).get(key, float("nan"))
-        grid[i, j] = v if _finite(v) else np.nan
-    fig, ax = plt.subplots(figsize=(1.2 * len(m2s) + 2.5, 1.0 * len(m1s) + 1.8))
+        cells[(m1, m2)] = row
+    fig, axes = plt.subplots(1, len(keys), figsize=((1.2 * len(m2s) + 2.6) * len(keys), 1.0 * len(m1s) + 2.0),
+                             squeeze=False)
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("#dddddd")
-    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, origin="lower", aspect="auto")
-    for i in range(len(m1s)):
-        for j in range(len(m2s)):
-            v = grid[i, j]
-            dark = not math.isnan(v) and float(im.norm(v)) < 0.6  # viridis is dark at the bottom
-            ax.text(j, i, "—" if math.isnan(v) else f"{v:.1f}", ha="center", va="center",
-                    fontsize=9, color="white" if dark else "black")
-    ax.set_xticks(range(len(m2s)))
-    ax.set_xticklabels([f"{v:g}" for v in m2s])
-    ax.set_yticks(range(len(m1s)))
-    ax.set_yticklabels([f"{v:g}" for v in m1s])
-    ax.set_xlabel("m2 (pairwise / distance-matrix margin)")
-    ax.set_ylabel("m1 (per-frame cosine margin)")
-    ax.set_title(f"JMAS margin sweep: {key} score")
-    if np.isfinite(grid).any():
-        fig.colorbar(im, ax=ax)
+    for ax, key in zip(axes[0], keys):
+        grid = np.full((len(m1s), len(m2s)), np.nan)
+        for (m1, m2), row in cells.items():
+            v = scores.get(row, {}).get(key, float("nan"))
+            grid[m1s.index(m1), m2s.index(m2)] = v if _finite(v) else np.nan
+        im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, origin="lower", aspect="auto")
+        for i in range(len(m1s)):
+            for j in range(len(m2s)):
+                v = grid[i, j]
+                dark = not math.isnan(v) and float(im.norm(v)) < 0.6  # viridis is dark at the bottom
+                ax.text(j, i, "—" if math.isnan(v) else f"{v:.1f}", ha="center", va="center",
+                        fontsize=9, color="white" if dark else "black")
+        ax.set_xticks(range(len(m2s)))
+        ax.set_xticklabels([f"{v:g}" for v in m2s])
+        ax.set_yticks(range(len(m1s)))
+        ax.set_yticklabels([f"{v:g}" for v in m1s])
+        ax.set_xlabel("m2 (distance-matrix margin)")
+        ax.set_ylabel("m1 (cosine margin)")
+        ax.set_title(f"{key} score")
+        if np.isfinite(grid).any():
+            fig.colorbar(im, ax=ax)
+    fig.suptitle("JMAS margin sweep")
+    fig.tight_layout()
     return save_figure(plt, fig, path)

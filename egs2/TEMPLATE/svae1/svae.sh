@@ -56,6 +56,8 @@ tag=""                  # Suffix of the experiment dir (default: the config's na
 svae_seeds=""           # Train every config once per seed, e.g. "1 2" (dirs svae_<name>_seed<k>; the summary averages them).
 svae_jobs=1             # Configs (and seeds) trained and evaluated side by side (one process each; 2 suits 2 cores).
 tts_all_seeds=false     # With --svae_seeds: latent TTS for every seed (default: the first seed of each config only).
+single_seed_configs=""  # With --svae_seeds: configs trained with the first seed only (e.g. a fixed-encoder mel baseline).
+tts_margins=true        # Latent TTS for the margin sweep's configs (false: their generation and overall cells stay empty).
 inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and latents.
 metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
 eval_max_utts=0         # Resynthesise and score only the first N test utterances (0 = all).
@@ -136,6 +138,8 @@ Options:
     --margin_grid    # JMAS (m1, m2) sweep, e.g. "0.25,0.1 0.5,0.25 0.75,0.5" (default="${margin_grid}").
     --tag            # Suffix of the experiment directory (default="${tag}").
     --svae_seeds     # Seeds per config, e.g. "1 2" (default="${svae_seeds}").
+    --single_seed_configs  # Configs trained with the first seed only (default="${single_seed_configs}").
+    --tts_margins    # Latent TTS for the margin sweep's configs (default="${tts_margins}").
     --svae_jobs      # Configs trained side by side (default="${svae_jobs}").
     --tts_asr_judge  # probe | pocketsphinx | whisper_large_v3 (default="${tts_asr_judge}").
     --probe_baselines  # fbank teacher judge (default="${probe_baselines}").
@@ -177,9 +181,11 @@ elif [ -n "${svae_configs}" ]; then
 else
     log "Error: give --svae_config or --svae_configs"; exit 2
 fi
-margin_configs=""   # the sweep's configs train with the first seed only
+single_configs=" "  # configs trained with the first seed only: --single_seed_configs and the margin sweep's
+for c in ${single_seed_configs}; do single_configs+="$(resolve_config "${c}") "; done
+margin_configs=" "
 if [ -n "${margin_grid}" ]; then
-    while read -r c; do configs+=("${c}"); margin_configs+=" ${c} "; done < <(${python} -m espnet_plugin.bin.make_margin_configs \
+    while read -r c; do configs+=("${c}"); margin_configs+="${c} "; single_configs+="${c} "; done < <(${python} -m espnet_plugin.bin.make_margin_configs \
         --base "$(resolve_config "${margin_base}")" --grid "${margin_grid}" --out_dir ${expdir}/margin_configs)
 fi
 for c in "${configs[@]}"; do [ -f "${c}" ] || { log "Error: config not found: ${c}"; exit 2; }; done
@@ -379,6 +385,11 @@ config_vars() {
     model_file=${svae_exp}/${inference_model}
 }
 
+# wants_tts <config>: whether this (config, seed) gets the latent TTS (after config_vars)
+wants_tts() {
+    { "${first_seed}" || "${tts_all_seeds}"; } && { "${tts_margins}" || [[ "${margin_configs}" != *" $1 "* ]]; }
+}
+
 run_config() {
     local svae_config=$1
     config_vars "$1" "${2:-}"
@@ -509,17 +520,17 @@ run_config() {
     fi
 
     # stages 12-15 (latent TTS; 16 scores it once every probe judge exists) and 17-21 (probing)
-    if "${first_seed}" || "${tts_all_seeds}"; then run_tts_stages; fi
+    if wants_tts "${svae_config}"; then run_tts_stages; fi
     run_probe_stages
 }
 
 
 # (config, seed) runs: one per config, or one per config and seed (--svae_seeds; a margin-sweep
-# config takes the first seed only)
+# config and --single_seed_configs take the first seed only)
 runs=()
 for c in "${configs[@]}"; do
     if [ -z "${svae_seeds}" ]; then runs+=("${c}|")
-    elif [[ "${margin_configs}" == *" ${c} "* ]]; then runs+=("${c}|${svae_seeds%% *}")
+    elif [[ "${single_configs}" == *" ${c} "* ]]; then runs+=("${c}|${svae_seeds%% *}")
     else for s in ${svae_seeds}; do runs+=("${c}|${s}"); done; fi
 done
 
@@ -579,7 +590,7 @@ rm -f ${teacher_rc}
 gen_jobs=()
 for r in "${runs[@]}"; do
     config_vars "${r%%|*}" "${r##*|}"
-    if "${first_seed}" || "${tts_all_seeds}"; then gen_jobs+=("gen:${r}"); fi
+    if wants_tts "${r%%|*}"; then gen_jobs+=("gen:${r}"); fi
 done
 run_jobs "${gen_jobs[@]}" ground_truth
 run_summary_stage        # stage 22

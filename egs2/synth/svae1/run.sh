@@ -68,13 +68,15 @@ case "${profile}" in
     evidence)
         ev=conf/evidence
         opts=(
-            --svae_jobs 3       # 13 jobs of 8-15 min: a third slot evens out the end
+            --svae_jobs 2       # one single-thread job per core (bench/RESULTS.md)
             --datadir data_evidence --dumpdir dump_evidence --expdir exp_evidence
             --local_data_opts "--data_dir data_evidence --db_dir downloads/synth_evidence --num_utts 800 --num_voices 40 --num_test_speakers 6"
             --svae_configs "${ev}/train_svae_jmas.yaml ${ev}/train_svae_tas.yaml ${ev}/train_svae_vanilla.yaml ${ev}/train_mel_vocoder.yaml"
             --svae_seeds "1 2"
+            --single_seed_configs ${ev}/train_mel_vocoder.yaml   # a fixed encoder: not a VAE to reseed
             --margin_base ${ev}/train_svae_jmas.yaml
             --margin_grid "0.25,0.1 0.75,0.5"
+            --tts_margins false  # the sweep is read on reconstruction and understanding (2 x 12 min saved)
             --eval_max_utts 0
             --tts_config conf/tts/train_f5_evidence_cpu.yaml
             --tts_max_pairs 0
