@@ -519,9 +519,14 @@ run_config() {
         fi
     fi
 
-    # stages 12-15 (latent TTS; 16 scores it once every probe judge exists) and 17-21 (probing)
-    if wants_tts "${svae_config}"; then run_tts_stages; fi
+    # stages 12-15 (latent TTS; 16 scores it once every probe judge exists) and 17-21 (probing) need
+    # only the latents: side by side (a run's tail uses both cores once the other runs have ended)
+    local tts_pid=""
+    if wants_tts "${svae_config}"; then run_tts_stages & tts_pid=$!; fi
     run_probe_stages
+    if [ -n "${tts_pid}" ] && ! wait ${tts_pid}; then
+        log "Error: the latent TTS stages (12-15) of ${svae_tag} failed (see above)"; exit 1
+    fi
 }
 
 

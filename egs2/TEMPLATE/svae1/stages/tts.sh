@@ -3,7 +3,7 @@
 # (for the mel_vocoder config: on log-mel frames, i.e. the Mel+F5-TTS baseline), zero-shot on the
 # unseen test speakers, decoded by the VAE's own decoder. Sourced by svae.sh; uses its variables.
 #   12: token list (characters; sentencepiece BPE with --token_type bpe)
-#   13: collect stats of the latents (ESPnet collect-stats -> feats_stats.npz for global_mvn)
+#   13: collect stats of the latents (ESPnet collect-stats' files: shapes, feats_stats.npz for global_mvn)
 #   14: train the latent TTS (ESPnet trainer, EMA weights)
 #   15: synthesise the test set zero-shot (prompt = another utterance of the same test speaker)
 #   16: score generation (score_generation, after every run): WER/CER by the ASR judge (--tts_asr_judge:
@@ -60,14 +60,13 @@ run_tts_stages() {
         local key; key=$(hash_of ${lat}/${train_set}/latents.scp ${lat}/${train_set}/.done \
             ${lat}/${valid_set}/latents.scp ${lat}/${valid_set}/.done ${tokdir}/tokens.txt ${tts_config})
         if is_done ${tts_exp}/stats/.done "${key}"; then log "  up to date"; else
-            local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
+            # ESPnet collect-stats' outputs (shape files, feats_stats.npz), written without building the
+            # task and its model (~15 s less per config; tests/test_bin_tts_collect_stats.py compares)
             # shellcheck disable=SC2086
-            ${train_cmd} ${tts_exp}/stats/collect_stats.log ${python} -m espnet_plugin.bin.latent_tts_train \
-                --collect_stats true --ngpu 0 --num_workers 0 --config ${tts_config} \
-                --token_type ${token_type} --token_list ${tokdir}/tokens.txt ${bpe_args} \
-                --dit_conf latent_dim=${dim} ${data_args} \
-                --train_shape_file ${lat}/${train_set}/latents.scp --valid_shape_file ${lat}/${valid_set}/latents.scp \
-                --batch_type unsorted --batch_size 16 --output_dir ${tts_exp}/stats
+            ${train_cmd} ${tts_exp}/stats/collect_stats.log ${python} -m espnet_plugin.bin.tts_collect_stats \
+                --output_dir ${tts_exp}/stats --config ${tts_config} --token_type ${token_type} --token_list ${tokdir}/tokens.txt ${bpe_args} \
+                --train_latents ${lat}/${train_set}/latents.scp --train_text ${dumpdir}/raw/${train_set}/text \
+                --valid_latents ${lat}/${valid_set}/latents.scp --valid_text ${dumpdir}/raw/${valid_set}/text
             mark_done ${tts_exp}/stats/.done "${key}"
         fi
     fi
