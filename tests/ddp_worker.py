@@ -79,8 +79,15 @@ def main(argv: list[str]) -> None:
             options=options, distributed_option=dist)
     check_ranks_in_sync(model, out, distributed=True)
     steps = [next(iter(o.state.values()), {}).get("step", torch.tensor(0)) for o in optimizers]
+    ema = model.generator_ema
     (out / f"rank{rank}.json").write_text(json.dumps({
         "optimizer_steps": [int(s) for s in steps],
+        # the generator EMA (if the config has one): update count, per-tensor float64 sums, and
+        # whether it differs from the trained weights (it averages, it is not a copy)
+        "ema_updates": int(ema.num_updates) if ema is not None else None,
+        "ema_sums": [float(p.double().sum()) for p in ema.parameters()] if ema is not None else None,
+        "ema_differs": any(not torch.equal(a, b) for a, b in zip(ema.module.parameters(), model.generator.parameters()))
+        if ema is not None else None,
         "nonfinite_steps": int(model.nonfinite_steps),
         "seconds": time.perf_counter() - t0,
     }))

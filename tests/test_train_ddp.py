@@ -36,6 +36,8 @@ def test_two_gloo_ranks_end_with_identical_weights(speech_corpus, fbank_cache, t
     assert "identical weights" in (tmp_path / "rank0.log").read_text()
     ckpt = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)
     assert [s["step"] for s in ckpt["optimizers"][0]["state"].values()][0] == 3
+    # the fingerprints cover the generator EMA (frozen parameters), updated once per generator step
+    assert int(ckpt["model"]["generator_ema.num_updates"]) == 3
 
 
 def _run_workers(tmp_path, config: str, train_counts: str, valid_counts: str, *extra: str) -> list[dict]:
@@ -65,6 +67,9 @@ def test_unequal_batch_counts_per_rank_do_not_deadlock(tmp_path):
     assert [r["optimizer_steps"] for r in ranks] == [[2, 2], [2, 2]]
     # ... and ends with the same weights
     assert json.loads((tmp_path / "ddp_sync.json").read_text())["in_sync"]
+    # the generator EMA: one update per generator step, bit-identical on both ranks
+    assert [r["ema_updates"] for r in ranks] == [2, 2] and all(r["ema_differs"] for r in ranks)
+    assert ranks[0]["ema_sums"] == ranks[1]["ema_sums"]
 
 
 def test_nan_loss_on_one_rank_is_skipped_and_counted_on_every_rank(tmp_path):
@@ -74,6 +79,8 @@ def test_nan_loss_on_one_rank_is_skipped_and_counted_on_every_rank(tmp_path):
     assert [r["optimizer_steps"] for r in ranks] == [[2, 2], [2, 2]]
     assert [r["nonfinite_steps"] for r in ranks] == [1, 1]
     assert json.loads((tmp_path / "ddp_sync.json").read_text())["in_sync"]
+    # the skipped step is not folded into the EMA either, on both ranks alike
+    assert [r["ema_updates"] for r in ranks] == [2, 2] and ranks[0]["ema_sums"] == ranks[1]["ema_sums"]
 
 
 def test_skip_discriminator_prob_is_refused_under_ddp():

@@ -6,7 +6,8 @@ Each part is a choice in config (``ClassChoices``, as in ``espnet2/tasks/gan_cod
     decoder: bigvgan | vocos      discriminator: mpd_cqt | mpd_mrd
 
 plus ``distill_conf`` (the alignment terms, see :class:`espnet_plugin.distill.Distiller`),
-``teacher_conf`` (an s3prl upstream) and ``model_conf`` (loss weights). Third-party packages
+``teacher_conf`` (an s3prl upstream) and ``model_conf`` (loss weights, ``ema_decay`` of the
+generator EMA, see :mod:`espnet_plugin.vae.ema`). Third-party packages
 may add choices through the entry-point groups ``espnet_plugin.encoders``,
 ``espnet_plugin.decoders``, ``espnet_plugin.bottlenecks``, ``espnet_plugin.discriminators``
 and alignment terms through ``espnet_plugin.distill_losses``.
@@ -40,6 +41,7 @@ from espnet_plugin.vae.choices import (
     encoder_choices,
     encoder_hop_length,
 )
+from espnet_plugin.vae.ema import update_after_each_step
 from espnet_plugin.vae.espnet_model import ESPnetSpeechVAEModel
 from espnet_plugin.vae.generator import SpeechVAE
 from espnet_plugin.vae.preprocess import SpeechVAEPreprocessor
@@ -167,6 +169,8 @@ class SpeechVAETask(AbsTask):
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: ESPnetSpeechVAEModel) -> List[torch.optim.Optimizer]:
+        """Generator optimizer (VAE + projection heads; its steps update the generator EMA) and
+        discriminator optimizer. The EMA copy is in neither."""
         optimizers = []
         for opt, conf, params in (
             (args.optim, args.optim_conf, model.generator_parameters()),
@@ -176,6 +180,8 @@ class SpeechVAETask(AbsTask):
             if optim_class is None:
                 raise ConfigError(f"optimizer must be one of {list(optim_classes)}: {opt}")
             optimizers.append(optim_class(params, **conf))
+        if model.generator_ema is not None:
+            update_after_each_step(optimizers[0], model.generator_ema, model.generator)
         return optimizers
 
     @classmethod

@@ -53,6 +53,7 @@ def check_ranks_in_sync(model: torch.nn.Module, output_dir, distributed: bool) -
     """After DDP training, verify every rank holds the same weights (cheap fingerprint all-gather).
 
     Writes ``<output_dir>/ddp_sync.json`` on rank 0 (per-rank fingerprints) and raises if they differ.
+    ``model.parameters()`` includes frozen ones, e.g. the speech VAE's generator EMA copy.
     """
     if not distributed or not torch.distributed.is_initialized():
         return

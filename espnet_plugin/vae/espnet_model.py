@@ -13,6 +13,12 @@ adversarial and feature-matching terms and the discriminator turn is skipped (it
 zero loss that touches no parameter, so no optimizer moves it); after that, plain GAN training.
 The step count is a checkpointed buffer (``gen_step``), so a resumed run continues where it was.
 
+Generator EMA (``ema_decay`` > 0; :mod:`espnet_plugin.vae.ema`): ``generator_ema`` is updated after
+each generator optimizer step (the task hooks it onto the optimizer) and, in eval mode (ESPnet's
+valid pass), reconstructs in place of the trained generator, so the validation losses and the best
+checkpoints are those of the EMA weights (the distillation heads are not averaged: the valid
+alignment terms are the EMA latents through the trained heads).
+
 Batch keys (ESPnet data loader): ``audio`` (B, N) with ``audio_lengths``, and optionally
 ``teacher_feats`` (B, T', F) with ``teacher_feats_lengths`` (the cache written by
 ``espnet_plugin.bin.dump_teacher``). Without cached features and with alignment terms, the
@@ -29,6 +35,7 @@ from torch import nn
 
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
+from espnet_plugin.vae.ema import build_generator_ema, fill_missing_ema
 from espnet_plugin.vae.generator import SpeechVAE
 from espnet_plugin.vae.losses import (
     DiscriminatorAdversarialLoss,
@@ -63,6 +70,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         cache_generator_outputs: bool = True,
         max_nonfinite_streak: int = 20,
         adv_start_step: int = 0,
+        ema_decay: Optional[float] = None,
     ):
         super().__init__()
         self.generator = generator
@@ -93,6 +101,10 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         self.register_buffer("gen_step", torch.zeros((), dtype=torch.long), persistent=True)
         self._step: Optional[int] = None
         self._register_load_state_dict_pre_hook(self._default_gen_step)
+        # frozen EMA copy of the generator (None = off), outside the optimizers, checkpointed
+        self.generator_ema = build_generator_ema(generator, ema_decay)
+        if self.generator_ema is not None:
+            self._register_load_state_dict_pre_hook(fill_missing_ema)
 
     @staticmethod
     def _default_gen_step(state_dict, prefix, *args) -> None:
@@ -164,15 +176,20 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         return self.training and self.cache_generator_outputs and not distributed
 
+    def eval_generator(self) -> SpeechVAE:
+        """The generator that evaluates: the EMA copy when there is one, else the trained one."""
+        return self.generator if self.generator_ema is None else self.generator_ema.module
+
     def _reconstruct(self, audio: torch.Tensor, audio_lengths: Optional[torch.Tensor], need_grad: bool = True):
         if self._cache is not None and self._use_cache():
             out, self._cache = self._cache, None
             return out
+        generator = self.generator if self.training else self.eval_generator()
         if need_grad or self._use_cache():
-            out = self.generator(audio.unsqueeze(1), audio_lengths)
+            out = generator(audio.unsqueeze(1), audio_lengths)
         else:
             with torch.no_grad():
-                out = self.generator(audio.unsqueeze(1), audio_lengths)
+                out = generator(audio.unsqueeze(1), audio_lengths)
         if self._use_cache():
             self._cache = out
         return out

@@ -3,6 +3,8 @@
 Accepts an ESPnet training checkpoint (``exp/.../valid.*.pth``, keys ``generator.*``; the
 discriminator and projection heads are ignored) or a packed ``model.pth`` (generator keys only,
 with ``model.pth.sha256`` beside it, verified on load). Always ``torch.load(weights_only=True)``.
+A checkpoint trained with a generator EMA gives its EMA weights (``generator_ema.module.*``, see
+:mod:`espnet_plugin.vae.ema`) unless ``use_ema=False``; packing stores the weights loaded.
 
 Weights are loaded with :func:`load_state_checked`: a checkpoint whose keys differ from the model
 built from the config (missing *or* unexpected keys, e.g. a bigger model's checkpoint for a smaller
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -120,26 +123,30 @@ def load_state_checked(
         )
 
 
-def load_svae(config_path: PathLike, model_path: Optional[PathLike] = None, device: str = "cpu") -> SpeechVAE:
+def load_svae(
+    config_path: PathLike, model_path: Optional[PathLike] = None, device: str = "cpu", use_ema: bool = True
+) -> SpeechVAE:
     """Build the generator from an ESPnet ``config.yaml`` and load its weights (eval mode).
 
     Returns a :class:`SpeechVAE` with ``encode(wav (B,N)) -> (z (B,T,D), lengths)``,
     ``decode(z (B,T,D)) -> (B, T*hop)``, ``fs``, ``hop_length``, ``latent_dim``.
 
     ``model_path`` defaults to the weights :func:`resolve_model_file` picks beside the config.
+    ``use_ema``: take the generator's EMA weights when the checkpoint has them (else the trained ones).
 
     Raises:
         ConfigError: missing or unparsable config, missing weights, or weights that do not match the config.
         DataError: checksum mismatch or unreadable weights.
     """
-    return load_svae_with_config(config_path, model_path, device)[0]
+    return load_svae_with_config(config_path, model_path, device, use_ema)[0]
 
 
 def load_svae_with_config(
-    config_path: PathLike, model_path: Optional[PathLike] = None, device: str = "cpu"
+    config_path: PathLike, model_path: Optional[PathLike] = None, device: str = "cpu", use_ema: bool = True
 ) -> Tuple[SpeechVAE, Dict[str, Any]]:
     """:func:`load_svae`, also returning the parsed ``config.yaml`` (a dict)."""
     from espnet_plugin.vae.choices import build_generator
+    from espnet_plugin.vae.ema import generator_state
 
     config_path = Path(config_path)
     if not config_path.is_file():
@@ -154,9 +161,8 @@ def load_svae_with_config(
     if not Path(model_path).is_file():
         raise ConfigError(f"VAE model file not found: {model_path}")
     verify_checksum(model_path)
-    state = read_state_dict(model_path)
-    if any(k.startswith("generator.") for k in state):
-        # an ESPnet training checkpoint: the discriminator, distiller, ... are not needed here
-        state = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")}
+    # an ESPnet training checkpoint: the generator's (EMA) weights; the discriminator, ... are not needed
+    state, source = generator_state(read_state_dict(model_path), use_ema=use_ema)
+    logging.info(f"{model_path}: generator weights from {source}")
     load_state_checked(gen, state, model_path, config_path)
     return gen.to(device).eval(), cfg
