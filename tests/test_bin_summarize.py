@@ -21,22 +21,22 @@ def _write(path, axis, tag, metrics, **extra):
 @pytest.fixture
 def exp(tmp_path):
     e = tmp_path / "exp"
-    rec = {"pesq": 3.0, "stoi": 0.9, "mel_distance": 1.0}
+    rec = {"pesq": 2.82, "stoi": 0.9, "mel_distance": 1.0}     # PESQ 2.82 = 0.5 on [0, 1]
     _write(e / "svae_mel_vocoder" / "score" / "metrics.json", "reconstruction", "mel_vocoder", rec)
-    _write(e / "probe_fbank" / "score" / "metrics.json", "understanding", "fbank", {"wer": 20.0},
-           directions={"wer": "lower"})
+    _write(e / "probe_fbank" / "score" / "metrics.json", "understanding", "fbank", {"cer": 20.0},
+           directions={"cer": "lower"})
     _write(e / "tts_mel_f5" / "score" / "metrics.json", "generation", "mel_f5",
-           {"wer": 4.0, "spk_sim": 0.5})
+           {"cer": 4.0, "spk_sim": 0.5})
     for m1, m2, k in [(0.5, 0.25, 1.0), (0.0, 0.25, 1.5), (0.5, 0.0, 1.2), (0.0, 0.0, 2.0)]:
         tag = f"jmas_m1-{m1}_m2-{m2}"
         _write(e / f"svae_{tag}" / "score" / "metrics.json", "reconstruction", tag,
-               {"pesq": 3.0 / k, "stoi": 0.9, "mel_distance": 1.0 * k})
-        _write(e / f"probe_{tag}" / "score" / "metrics.json", "understanding", tag, {"wer": 20.0 / k})
+               {"pesq": 1.0 + 1.82 / k, "stoi": 0.9, "mel_distance": 1.0 * k})
+        _write(e / f"probe_{tag}" / "score" / "metrics.json", "understanding", tag, {"cer": 20.0 / k})
         _write(e / f"tts_{tag}" / "score" / "metrics.json", "generation", tag,
-               {"wer": 4.0 * k, "spk_sim": 0.5})
+               {"cer": 4.0 * k, "spk_sim": 0.5})
     # a config without an understanding result
     _write(e / "svae_tas" / "score" / "metrics.json", "reconstruction", "tas", rec)
-    _write(e / "tts_tas" / "score" / "metrics.json", "generation", "tas", {"wer": 2.0, "spk_sim": 0.5})
+    _write(e / "tts_tas" / "score" / "metrics.json", "generation", "tas", {"cer": 2.0, "spk_sim": 0.5})
     # a foreign file with the same name is skipped (logged), not fatal
     (e / "other" / "metrics.json").parent.mkdir()
     (e / "other" / "metrics.json").write_text('{"loss": 1.0}')
@@ -52,13 +52,14 @@ def test_summarize_fake_tree(exp, tmp_path):
     assert (out / "margins.png").read_bytes()[:8] == PNG
     # hand values: k = 1 is the baseline level on every axis -> 100
     assert scores["jmas_m1-0.5_m2-0.25"]["overall"] == pytest.approx(100.0)
-    # k = 2: rec = 100 * (0.5 * 1 * 0.5) ** (1/3); und = 200; gen = 100 * sqrt(0.5)
-    rec, und, gen = 100 * 0.25 ** (1 / 3), 200.0, 100 * 0.5 ** 0.5
+    # k = 2: rec = 100 * sqrt(0.5 * 1) (PESQ 1.91 = 0.25 on [0, 1]; STOI equal; mel distance is not
+    # scored); und = 200 (CER); gen = 100 * sqrt(0.5 * 1)
+    rec, und, gen = 100 * 0.5 ** 0.5, 200.0, 100 * 0.5 ** 0.5
     assert scores["jmas_m1-0.0_m2-0.0"]["overall"] == pytest.approx((rec * und * gen) ** (1 / 3))
     assert math.isnan(scores["tas"]["understanding"]) and math.isnan(scores["tas"]["overall"])
     rows = list(csv.DictReader((out / "table.csv").open(encoding="utf-8")))
     tas = next(r for r in rows if r["config"] == "tas")
-    assert tas["score:und ↑"] == "" and tas["overall ↑"] == "" and tas["und:wer ↓"] == ""
+    assert tas["score:und ↑"] == "" and tas["overall ↑"] == "" and tas["und:cer ↓"] == ""
     assert float(tas["score:rec ↑"]) == pytest.approx(100.0)
     assert [r["config"] for r in rows][:3] == ["mel_vocoder", "fbank", "mel_f5"]
     md = (out / "table.md").read_text(encoding="utf-8")

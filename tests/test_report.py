@@ -19,14 +19,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def _records():
     return [
         ("r1", {"axis": "reconstruction", "tag": "mel_vocoder",
-                "metrics": {"pesq": 3.0, "mel_distance": 1.0}}),
-        ("u1", {"axis": "understanding", "tag": "fbank", "metrics": {"wer": 20.0},
-                "directions": {"wer": "lower"}}),
-        ("g1", {"axis": "generation", "tag": "mel_f5", "metrics": {"wer": 4.0}}),
-        ("r2", {"axis": "reconstruction", "tag": "jmas", "metrics": {"pesq": 3.3, "mel_distance": None},
+                "metrics": {"pesq": 2.82, "mel_distance": 1.0}}),
+        ("u1", {"axis": "understanding", "tag": "fbank", "metrics": {"cer": 20.0},
+                "directions": {"cer": "lower"}}),
+        ("g1", {"axis": "generation", "tag": "mel_f5", "metrics": {"cer": 4.0}}),
+        ("r2", {"axis": "reconstruction", "tag": "jmas", "metrics": {"pesq": None, "mel_distance": 0.9},
                 "margins": {"m1": 0.5, "m2": 0.25}}),
-        ("u2", {"axis": "understanding", "tag": "jmas", "metrics": {"wer": 10.0}}),
-        ("g2", {"axis": "generation", "tag": "jmas", "metrics": {"wer": 0.0}}),
+        ("u2", {"axis": "understanding", "tag": "jmas", "metrics": {"cer": 10.0}}),
+        ("g2", {"axis": "generation", "tag": "jmas", "metrics": {"cer": 0.0}}),
     ]
 
 
@@ -34,9 +34,9 @@ def test_merge_and_columns():
     t = T.merge_records(_records())
     assert set(t.values) == {"mel_vocoder", "fbank", "mel_f5", "jmas"}
     assert t.columns == ["reconstruction/pesq", "reconstruction/mel_distance",
-                         "understanding/wer", "generation/wer"]
+                         "understanding/cer", "generation/cer"]
     assert t.directions["reconstruction/mel_distance"] == "lower"  # from the registry
-    assert math.isnan(t.values["jmas"]["reconstruction/mel_distance"])  # null -> NaN
+    assert math.isnan(t.values["jmas"]["reconstruction/pesq"])  # null -> NaN
     assert t.extra["jmas"]["margins"] == {"m1": 0.5, "m2": 0.25}
     # a later record for the same (tag, axis) replaces the earlier one
     t2 = T.merge_records(_records() + [("r3", {"axis": "reconstruction", "tag": "jmas",
@@ -44,8 +44,8 @@ def test_merge_and_columns():
     assert t2.values["jmas"]["reconstruction/pesq"] == 4.0
     assert "reconstruction/mel_distance" not in t2.values["jmas"]
     with pytest.raises(DataError, match="disagrees"):
-        T.merge_records(_records() + [("x", {"axis": "generation", "tag": "z", "metrics": {"wer": 1.0},
-                                             "directions": {"wer": "higher"}})])
+        T.merge_records(_records() + [("x", {"axis": "generation", "tag": "z", "metrics": {"cer": 1.0},
+                                             "directions": {"cer": "higher"}})])
 
 
 def test_markdown_and_csv_show_missing_not_zero():
@@ -58,18 +58,44 @@ def test_markdown_and_csv_show_missing_not_zero():
     assert "rec:pesq ↑" in lines[0] and "rec:mel_distance ↓" in lines[0] and "overall ↑" in lines[0]
     jmas = next(line for line in lines if line.startswith("| jmas"))
     cells = [c.strip() for c in jmas.strip("|").split("|")]
-    # mel_distance missing -> "—", rec score missing -> "—", overall missing -> "—"
-    assert cells[3] == "—" and cells[-4] == "—" and cells[-1] == "—"
-    assert cells[2] == "3.300" and cells[4] == "10.00" and cells[5] == "0.000"
-    assert cells[-3] == "200.0" and cells[-2] == "1000.0"  # und 20/10; gen WER 0 -> clip 10x
+    # PESQ missing -> "—", rec score missing -> "—", overall missing -> "—"
+    assert cells[2] == "—" and cells[-4] == "—" and cells[-1] == "—"
+    assert cells[3] == "0.900" and cells[4] == "10.00" and cells[5] == "0.000"
+    assert cells[-3] == "200.0" and cells[-2] == "1000.0"  # und 20/10; gen CER 0 -> clip 10x
+    assert "failed" not in md.split("\n\n")[0] and "Judges:" not in md   # none recorded: no count, no line
     rows_csv = list(csv.reader(io.StringIO(T.to_csv(t, s, BASE, rows))))
     hdr, j = rows_csv[0], rows_csv[-1]
     assert hdr[:2] == ["config", "baseline for"] and hdr[-3:] == ["overall ↑", "overall_lo", "overall_hi"]
-    assert hdr[hdr.index("rec:pesq ↑") + 1: hdr.index("rec:pesq ↑") + 3] == ["rec:pesq_lo", "rec:pesq_hi"]
-    assert j[hdr.index("rec:mel_distance ↓")] == "" and j[hdr.index("overall ↑")] == ""
-    assert j[hdr.index("gen:wer ↓")] == "0"  # a real zero stays a zero
+    assert hdr[hdr.index("rec:pesq ↑") + 1: hdr.index("rec:pesq ↑") + 4] == \
+        ["rec:pesq_lo", "rec:pesq_hi", "rec:pesq_failed"]
+    assert "score:rec_failed" not in hdr
+    assert j[hdr.index("rec:pesq ↑")] == "" and j[hdr.index("overall ↑")] == ""
+    assert j[hdr.index("rec:pesq_failed")] == ""          # unknown, not 0
+    assert j[hdr.index("gen:cer ↓")] == "0"  # a real zero stays a zero
     assert rows_csv[1][1] == "rec"
     assert float(rows_csv[1][hdr.index("score:rec ↑")]) == pytest.approx(100.0)
+
+
+def test_judges_line_and_failed_counts_from_records():
+    recs = _records()
+    recs[2][1]["judges"] = {"cer": "whisper_large_v3"}
+    recs[5][1]["judges"] = {"cer": "whisper_large_v3", "not_a_metric": "x"}
+    recs[1][1]["judges"] = "garbage"                     # not an object: ignored
+    recs[0][1]["n_nan"] = {"pesq": 2, "mel_distance": 0}
+    recs[3][1]["n_nan"] = "garbage"
+    t = T.merge_records(recs)
+    s = compute_scores(t.values, BASE, t.directions)
+    rows = T.row_order(list(t.values), BASE)
+    md = T.to_markdown(t, s, BASE, rows)
+    blocks = md.split("\n\n")
+    assert blocks[1] == "Judges: gen:cer = whisper_large_v3"          # one line right under the table
+    assert "2.820 (2 failed)" in blocks[0] and "1.000 (" not in blocks[0]
+    rec = list(csv.DictReader(io.StringIO(T.to_csv(t, s, BASE, rows))))
+    assert rec[0]["rec:pesq_failed"] == "2" and rec[0]["rec:mel_distance_failed"] == "0"
+    # two judges in one column: each named with its rows (such a column compares unlike things)
+    recs[2][1]["judges"] = {"cer": "pocketsphinx"}
+    line = T.judges_line(T.merge_records(recs))
+    assert line == "Judges: gen:cer = pocketsphinx (mel_f5) / whisper_large_v3 (jmas)"
 
 
 def test_read_metrics_json(tmp_path):

@@ -80,10 +80,12 @@ def test_verdict_rules():
 
 def test_read_per_utt(tmp_path):
     p = tmp_path / "per_utt.tsv"
-    p.write_text("utt\tpesq\twer.err\twer.len\tasr_hyp\nu1\t2.5\t1\t4\tHELLO\nu2\tnan\t0\t3\tA B\n")
+    p.write_text("utt\tpesq\tx\twer.err\twer.len\tasr_hyp\nu1\t2.5\t2\t1\t4\tHELLO\nu2\tnan\tnan\t0\t3\tA B\n")
     cols = read_per_utt(p)
-    assert set(cols) == {"pesq", "wer"}
-    assert float(cols["pesq"].value()) == pytest.approx(2.5)          # NaN skipped
+    assert set(cols) == {"pesq", "x", "wer"}
+    assert float(cols["pesq"].value()) == pytest.approx((2.5 + 1.0) / 2)   # failed: PESQ's floor 1.0
+    assert cols["pesq"].n_failed == 1
+    assert float(cols["x"].value()) == pytest.approx(2.0) and cols["x"].n_failed == 0   # no worst value: skipped
     assert float(cols["wer"].value()) == pytest.approx(100 / 7)
     bad = tmp_path / "bad.tsv"
     bad.write_text("utt\tpesq\nu1\t1\t2\n")
@@ -98,15 +100,16 @@ def test_seed_rows_average_per_utterance_and_tts_of_one_seed():
     values = {"jmas_seed1": {"reconstruction/pesq": 2.0, "generation/wer": 50.0},
               "jmas_seed2": {"reconstruction/pesq": 3.0},
               "vanilla": {"reconstruction/pesq": 1.0}}
-    samples = {"jmas_seed1": {"reconstruction/pesq": Column(utts, np.array([1.0, 3.0])),
+    samples = {"jmas_seed1": {"reconstruction/pesq": Column(utts, np.array([1.0, 3.0]), n_failed=1),
                               "generation/wer": Column(utts, np.array([1.0, 2.0]), np.array([3.0, 3.0]))},
-               "jmas_seed2": {"reconstruction/pesq": Column(utts, np.array([3.0, 3.0]))},
+               "jmas_seed2": {"reconstruction/pesq": Column(utts, np.array([3.0, 3.0]), n_failed=0)},
                "vanilla": {"reconstruction/pesq": Column(utts, np.array([1.0, 1.0]))}}
     assert seed_groups(list(values)) == {"jmas": ["jmas_seed1", "jmas_seed2"]}
     vals, samp, groups = group_seeds(values, samples)
     assert set(vals) == {"jmas", "vanilla"} and groups == {"jmas": ["jmas_seed1", "jmas_seed2"]}
     assert vals["jmas"]["reconstruction/pesq"] == pytest.approx(2.5)
     assert list(samp["jmas"]["reconstruction/pesq"].num) == [2.0, 3.0]
+    assert samp["jmas"]["reconstruction/pesq"].n_failed == 1            # failed items of all seeds
     assert vals["jmas"]["generation/wer"] == pytest.approx(50.0)     # from the one seed that has it
 
 

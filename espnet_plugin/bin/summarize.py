@@ -5,9 +5,11 @@
 
 Reads ``EXP/**/metrics.json`` (schema of :func:`espnet_plugin.metrics.write_metrics_json`:
 ``axis``, ``tag``, ``metrics``, ``directions``; reconstruction, generation and the probe
-stage's understanding files alike), one row per tag, computes the axis and overall scores
-(:mod:`espnet_plugin.metrics.overall`), a 95 % bootstrap interval for every cell and a paired
-verdict of every row against ``--reference`` (:mod:`espnet_plugin.report.compare`; rows
+stage's understanding files alike), one row per tag; a cell with per-utterance scores takes their
+statistic, items a judge could not score counted at the metric's worst value
+(:mod:`espnet_plugin.metrics.missing`, the count shown as ``(k failed)``); computes the axis
+and overall scores (:mod:`espnet_plugin.metrics.overall`), a 95 % bootstrap interval for every
+cell and a paired verdict of every row against ``--reference`` (:mod:`espnet_plugin.report.compare`; rows
 ``<name>_seed<k>`` are averaged into ``<name>``) and writes ``OUT/table.md``, ``OUT/table.csv``,
 ``OUT/scores.json``, ``OUT/stats.json`` (intervals, paired verdicts, seeds), ``OUT/axes.png``,
 ``OUT/curves.png`` (validation losses over training, :mod:`espnet_plugin.report.curves`) and, when
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from espnet_plugin.report.curves import collect_curves, plot_curves
     from espnet_plugin.report.plots import parse_margins, plot_axes, plot_margins
     from espnet_plugin.report.table import copy_axis, merge_records, read_metrics_json, read_samples, row_order, \
-        write_tables
+        cells_from_samples, write_tables
 
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -91,8 +93,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for axis, b in baselines.items():
         if b not in table.values:
             logger.warning("baseline %r (%s) not found: %s scores will be missing", b, axis, axis)
+    cells_from_samples(table, samples)   # cells from per_utt.tsv: failed items at the worst value
     seed_values = table.values
     table.values, samples, groups = group_seeds(table.values, samples, table.extra)
+    cells_from_samples(table, samples)   # the seed-averaged rows' failed counts
     seed_values = share_missing_axes(seed_values, groups)
     refs = reference_metrics(table.values, baselines, table.directions)
     scores = compute_scores(table.values, baselines, table.directions)

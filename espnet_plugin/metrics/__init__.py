@@ -5,6 +5,7 @@
 * :mod:`.judges` - offline judge models (DistillMOS, Resemblyzer, PocketSphinx) and online
   ones (Whisper, UTMOS, WavLM-SV) that are skipped when their weights are not local.
 * :mod:`.reconstruction`, :mod:`.generation`, :mod:`.understanding` - the metrics.
+* :mod:`.missing` - the missing-value policy: the worst value a failed item counts as, per metric.
 * :mod:`.overall` - ``compute_scores``: axis scores relative to baselines + overall score.
 """
 from espnet_plugin.metrics.registry import (  # noqa: F401

@@ -2,7 +2,8 @@
 
 All functions take (N,) float waveforms at 16 kHz.  Lengths that differ (a vocoder pads to a
 multiple of its hop) are trimmed to the shorter one; a difference above 5 % is logged.
-Undefined cases return NaN with a logged reason, never a made-up number:
+Undefined cases return NaN with a logged reason, never a made-up number (the means count them at
+the metric's worst value, :mod:`espnet_plugin.metrics.missing`):
 
 * ``pesq`` (wide-band P.862.2, ``pesq`` package): NaN when either side is silent (the
   C library raises "No utterances detected" / fails on all-zero input) or too short.
@@ -69,7 +70,7 @@ def align_pair(ref: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 @register_metric("pesq", direction="higher", axis="reconstruction",
-                 description="wide-band PESQ (P.862.2), -0.5..4.64")
+                 description="wide-band PESQ (P.862.2 MOS-LQO), 1.02..4.64")
 def pesq_wb(ref: np.ndarray, hyp: np.ndarray) -> float:
     """Wide-band PESQ of ``hyp`` against ``ref`` (16 kHz); NaN (logged) on silence or failure."""
     from pesq import PesqError, pesq

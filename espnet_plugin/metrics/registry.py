@@ -10,8 +10,9 @@ Inputs (``needs``) name the keyword arguments ``fn`` takes:
 * ``ref``/``hyp``/``prompt``: (N,) float32 16 kHz waveforms of one utterance;
 * ``refs``/``hyps`` (``aggregate="corpus"``): lists of strings for the whole test set.
 
-``aggregate="mean"`` metrics are computed per utterance and averaged over the utterances
-where they are finite (NaN marks "undefined here", e.g. PESQ on silence, and is counted);
+``aggregate="mean"`` metrics are computed per utterance and averaged; NaN marks an item the judge
+could not score (e.g. PESQ on silence): it is counted and enters the mean as the metric's worst
+value (the missing-value policy, :mod:`espnet_plugin.metrics.missing`);
 ``aggregate="corpus"`` metrics get all utterances at once (WER: total errors / total words).
 
 Online metrics (UTMOS, WavLM speaker similarity, ...) have no ``fn`` but a ``loader`` that
@@ -52,7 +53,7 @@ class Metric:
             undefined for this input). ``None`` for online metrics until loaded.
         axis: ``"reconstruction"``, ``"understanding"`` or ``"generation"``.
         needs: names of the inputs ``fn`` takes (see the module docstring).
-        aggregate: ``"mean"`` (per utterance, then NaN-aware mean) or ``"corpus"``.
+        aggregate: ``"mean"`` (per utterance, then the mean of :func:`average_scores`) or ``"corpus"``.
         loader: for online metrics, a zero-argument callable returning ``fn`` or raising
             :class:`JudgeUnavailable`.
         description: one line for tables and ``--help``.
@@ -259,22 +260,29 @@ def score_utterance(metrics: Sequence[Metric], *, on_error: str = "raise", **inp
 
 
 def average_scores(rows: Sequence[Mapping[str, float]]) -> tuple[dict[str, float], dict[str, int]]:
-    """NaN-aware mean of per-utterance scores.
+    """Mean of per-utterance scores under the missing-value policy (:mod:`.missing`).
+
+    A metric with a worst value ``W`` (PESQ, STOI, SIM, MOS, mel distance): an utterance where it
+    is NaN (the judge could not score it) or absent counts as ``W``, so
+    ``mean = (sum_ok x + n_nan * W) / n``. Any other metric: the mean over the utterances where it
+    is finite (NaN if none).
 
     Returns:
-        ``(means, n_nan)``: ``means[name] = mean over utterances where it is finite`` (NaN if
-        none) and ``n_nan[name]`` = how many utterances had it undefined (reported so that a
-        model that outputs silence cannot look better by having its failures dropped).
+        ``(means, n_nan)``: ``n_nan[name]`` = how many utterances had it undefined (the failed
+        items of a metric with a worst value).
     """
+    from espnet_plugin.metrics.missing import fill_failed
+
     names: list[str] = []
     for r in rows:
         names += [k for k in r if k not in names]
     means, n_nan = {}, {}
     for k in names:
         v = np.array([r.get(k, float("nan")) for r in rows], dtype=np.float64)
+        n_nan[k] = int((~np.isfinite(v)).sum())
+        v, _ = fill_failed(v, k)
         ok = np.isfinite(v)
         means[k] = float(v[ok].mean()) if ok.any() else float("nan")
-        n_nan[k] = int((~ok).sum())
     return means, n_nan
 
 

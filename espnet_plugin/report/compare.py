@@ -2,7 +2,8 @@
 
 * :func:`group_seeds`: rows ``<name>_seed<k>`` (one VAE config trained with several seeds) become
   one row ``<name>``: per utterance, mean metrics are averaged over the seeds and error counts
-  summed, so the row is the seed-averaged system; each seed's own values stay in ``seed_rows``.
+  summed, so the row is the seed-averaged system (its failed items: the sum over the seeds); each
+  seed's own values stay in ``seed_rows``.
 * :func:`intervals`: the 95 % interval of every metric cell and of every axis/overall score.
 * :func:`paired_verdicts`: each row against a reference row (vanilla): the paired bootstrap
   difference of every axis score and of the overall score, with a verdict.
@@ -39,8 +40,9 @@ def _mean_columns(cols: Sequence[Column]) -> Column:
         ok = np.isfinite(stack)
         with np.errstate(invalid="ignore"):
             num = np.where(ok.any(0), np.where(ok, stack, 0).sum(0) / np.maximum(ok.sum(0), 1), np.nan)
-        return Column(utts, num)
-    return Column(utts, sum(c.num for c in al), sum(c.den for c in al), al[0].scale)
+        return Column(utts, num, n_failed=sum(c.n_failed for c in cols))
+    return Column(utts, sum(c.num for c in al), sum(c.den for c in al), al[0].scale,
+                  sum(c.n_failed for c in cols))
 
 
 def group_seeds(values: Mapping[str, Mapping[str, float]], samples: Mapping[str, Mapping[str, Column]],

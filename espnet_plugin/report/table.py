@@ -1,8 +1,12 @@
 """Summary table of all configurations: metrics per axis, axis scores, overall score.
 
 Input: the ``metrics.json`` records written by the scoring stages (``axis``, ``tag``,
-``metrics``, ``directions``, optional ``margins``).  Rows are tags, metric columns are keyed
-``"axis/name"``.  Missing values are ``"—"`` in Markdown and empty cells in CSV, never 0.
+``metrics``, ``directions``, optional ``margins``, ``n_nan``, ``judges``).  Rows are tags, metric
+columns are keyed ``"axis/name"``.  Missing values are ``"—"`` in Markdown and empty cells in CSV,
+never 0.  Items a judge could not score count at the metric's worst value
+(:mod:`espnet_plugin.metrics.missing`); their number follows the value, ``0.71 [0.65, 0.77]
+(3 failed)``, and fills the CSV column ``<metric>_failed``.  When the records name the judge
+behind a metric (``"judges": {"<metric>": "<judge>"}``), one line under the table lists them.
 """
 from __future__ import annotations
 
@@ -37,11 +41,16 @@ class SummaryTable:
         values: ``{row: {"axis/name": value}}`` (NaN for null).
         directions: ``{"axis/name": "higher"|"lower"}``.
         extra: ``{row: {...}}`` per-row fields other than metrics (``margins``, ``sources``).
+        failed: ``{row: {"axis/name": n}}`` items the judge could not score (from ``n_nan``;
+            :func:`cells_from_samples` replaces them by the per-utterance files' counts).
+        judges: ``{"axis/name": {judge name: [rows]}}`` from the records' ``judges`` field.
     """
 
     values: dict[str, dict[str, float]] = field(default_factory=dict)
     directions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, dict[str, int]] = field(default_factory=dict)
+    judges: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -100,6 +109,7 @@ def merge_records(records: Sequence[tuple[str, dict]]) -> SummaryTable:
         if (tag, axis) in seen:
             logger.warning("tag %r axis %s: %s replaces %s", tag, axis, src, seen[(tag, axis)])
             t.values[tag] = {k: v for k, v in t.values[tag].items() if not k.startswith(axis + "/")}
+            t.failed[tag] = {k: v for k, v in t.failed.get(tag, {}).items() if not k.startswith(axis + "/")}
         seen[(tag, axis)] = src
         row = t.values.setdefault(tag, {})
         ex = t.extra.setdefault(tag, {"sources": []})
@@ -120,7 +130,47 @@ def merge_records(records: Sequence[tuple[str, dict]]) -> SummaryTable:
                     raise DataError(f"{src}: metric {key!r} direction {d!r} disagrees with "
                                     f"{t.directions[key]!r} in another file")
                 t.directions[key] = d
+        _merge_failed(t, tag, axis, rec)
+        _merge_judges(t, tag, axis, rec)
     return t
+
+
+def _merge_failed(t: SummaryTable, tag: str, axis: str, rec: dict) -> None:
+    """``n_nan`` of the record's metrics that have a worst value (their NaN items are failures)."""
+    from espnet_plugin.metrics.missing import worst_value
+
+    n_nan = rec.get("n_nan")
+    if not isinstance(n_nan, dict):
+        return
+    for name, n in n_nan.items():
+        if name in rec["metrics"] and worst_value(name) is not None and isinstance(n, (int, float)):
+            t.failed.setdefault(tag, {})[f"{axis}/{name}"] = int(n)
+
+
+def _merge_judges(t: SummaryTable, tag: str, axis: str, rec: dict) -> None:
+    """The optional ``"judges": {"<metric>": "<judge name>"}`` of a record (anything else ignored)."""
+    judges = rec.get("judges")
+    if not isinstance(judges, dict):
+        return
+    for name, judge in judges.items():
+        if name in rec["metrics"] and judge not in (None, ""):
+            rows = t.judges.setdefault(f"{axis}/{name}", {}).setdefault(str(judge), [])
+            if tag not in rows:
+                rows.append(tag)
+
+
+def cells_from_samples(table: SummaryTable, samples: Mapping[str, Mapping[str, Any]]) -> None:
+    """Cells with per-utterance samples take their failed count ``Column.n_failed`` and, for a
+    metric with a worst value, their mean (failed items at the worst value: also right for
+    ``metrics.json`` files written before that policy, whose means skipped them)."""
+    from espnet_plugin.metrics.missing import worst_value
+
+    for row, cols in samples.items():
+        for key, col in cols.items():
+            if key in table.values.get(row, {}):
+                if col.kind == "mean" and worst_value(key) is not None:
+                    table.values[row][key] = float(col.value())
+                table.failed.setdefault(row, {})[key] = int(col.n_failed)
 
 
 def read_samples(records: Sequence[tuple[str, dict]]) -> dict[str, dict[str, Any]]:
@@ -186,26 +236,30 @@ def _fmt_md(v: float, score: bool) -> str:
     return f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
 
 
-def _fmt_md_ci(v: float, score: bool, ci: Optional[tuple[float, float]]) -> str:
-    """``value [lo, hi]`` (the interval in the value's format); the value alone without an interval."""
+def _fmt_md_ci(v: float, score: bool, ci: Optional[tuple[float, float]], failed: Optional[int] = None) -> str:
+    """``value [lo, hi] (k failed)``: the interval in the value's format when there is one, the
+    failed-item count when it is > 0."""
     txt = _fmt_md(v, score)
-    if txt == MISSING_MD or ci is None or not all(math.isfinite(x) for x in ci):
-        return txt
-    return f"{txt} [{_fmt_md(ci[0], score)}, {_fmt_md(ci[1], score)}]"
+    if txt != MISSING_MD and ci is not None and all(math.isfinite(x) for x in ci):
+        txt = f"{txt} [{_fmt_md(ci[0], score)}, {_fmt_md(ci[1], score)}]"
+    if failed:
+        txt = f"{txt} ({failed} failed)"
+    return txt
 
 
 def _fmt_csv(v: float) -> str:
     return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
 
 
-Cell = Union[str, tuple]   # text, or (value, is_score, (lo, hi) | None)
+Cell = Union[str, tuple]   # text, or (value, is_score, (lo, hi) | None, n_failed | None)
 CIs = Mapping[str, Mapping[str, tuple[float, float]]]   # {row: {metric key | axis | "overall": (lo, hi)}}
 
 
 def table_cells(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
                 baselines: Mapping[str, str], rows: Sequence[str], ci: Optional[CIs] = None,
                 notes: Optional[Mapping[str, str]] = None) -> tuple[list[str], list[list[Cell]]]:
-    """Header and per-row cells: ``str`` for text, ``(value, is_score, interval)`` for numbers.
+    """Header and per-row cells: ``str`` for text, ``(value, is_score, interval, n_failed)`` for
+    numbers (``n_failed`` None where unknown and for scores).
 
     ``notes``: an optional text per row (e.g. the number of seeds) shown in a "runs" column.
     """
@@ -219,9 +273,11 @@ def table_cells(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
         vals = table.values.get(r, {})
         s = scores.get(r, {})
         rci = ci.get(r, {})
+        fail = table.failed.get(r, {})
         body.append([r, role] + ([notes.get(r, "")] if notes else []) +
-                    [(vals.get(c, float("nan")), False, rci.get(c)) for c in cols] +
-                    [(s.get(a, float("nan")), True, rci.get(a)) for a in (*AXES, "overall")])
+                    [(vals.get(c, float("nan")), False, rci.get(c), fail.get(c) if c in vals else None)
+                     for c in cols] +
+                    [(s.get(a, float("nan")), True, rci.get(a), None) for a in (*AXES, "overall")])
     return header, body
 
 
@@ -236,35 +292,61 @@ def to_markdown(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
     for cells in body:
         txt = [c if isinstance(c, str) else _fmt_md_ci(*c) for c in cells]
         lines.append("| " + " | ".join(t if t else " " for t in txt) + " |")
+    from espnet_plugin.metrics.overall import CONSTRUCTS
+
+    jl = judges_line(table)
+    if jl:
+        lines += ["", jl]
     legend = ", ".join(f"{a}: `{baselines.get(a)}`" for a in AXES)
-    lines += ["", f"Scores: 100 = the axis baseline ({legend}); geometric mean of per-metric "
-              "ratios (oriented so that > 100 is better); overall = geometric mean of the three "
-              "axis scores, missing unless all three exist. ↑/↓: higher/lower is better; "
-              f"{MISSING_MD} = not measured."]
+    scored = "; ".join(f"{AXIS_ABBR[a]}: " + ", ".join(CONSTRUCTS[a].values()) for a in AXES)
+    lines += ["", f"Scores: 100 = the axis baseline ({legend}); geometric mean of the ratios of a "
+              f"fixed set of constructs ({scored}; PESQ and MOS on [0, 1] from their floor), "
+              "oriented so that > 100 is better; other columns are not scored; overall = geometric "
+              "mean of the three axis scores, missing unless all three exist. ↑/↓: higher/lower is "
+              f"better; {MISSING_MD} = not measured; (k failed) = k items the judge could not score "
+              "(silent output, too little voice), counted at the metric's worst value."]
     if ci:
         lines += ["[lo, hi]: 95 % percentile-bootstrap interval over test utterances (rows resampled "
                   "together); a value without one had no per-utterance scores."]
     return "\n".join(lines) + "\n"
 
 
+def judges_line(table: SummaryTable) -> str:
+    """``Judges: gen:wer = whisper_large_v3, ...`` (a column judged differently across rows names
+    the rows of each judge); ``""`` when no record named a judge."""
+    parts = []
+    for key in [c for c in table.columns if c in table.judges]:
+        by = table.judges[key]
+        label = _label(key, {})
+        if len(by) == 1:
+            parts.append(f"{label} = {next(iter(by))}")
+        else:
+            parts.append(f"{label} = " + " / ".join(f"{j} ({', '.join(rows)})" for j, rows in by.items()))
+    return "Judges: " + ", ".join(parts) if parts else ""
+
+
 def to_csv(table: SummaryTable, scores: Mapping[str, Mapping[str, float]],
            baselines: Mapping[str, str], rows: Sequence[str], ci: Optional[CIs] = None,
            notes: Optional[Mapping[str, str]] = None) -> str:
-    """CSV text of the same table (missing = empty cell); every number has ``<col>_lo``/``<col>_hi``."""
+    """CSV text of the same table (missing = empty cell); every number has ``<col>_lo``/``<col>_hi``,
+    every metric column ``<col>_failed`` (failed items; empty where unknown)."""
     header, body = table_cells(table, scores, baselines, rows, ci, notes)
     n_text = 3 if notes else 2
+    n_metric = len(table.columns)
     out_header = header[:n_text]
-    for h in header[n_text:]:
+    for i, h in enumerate(header[n_text:]):
         plain = h.rstrip(" ↑↓")
-        out_header += [h, f"{plain}_lo", f"{plain}_hi"]
+        out_header += [h, f"{plain}_lo", f"{plain}_hi"] + ([f"{plain}_failed"] if i < n_metric else [])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(out_header)
     for cells in body:
         row = list(cells[:n_text])
-        for v, _score, iv in cells[n_text:]:
+        for i, (v, _score, iv, failed) in enumerate(cells[n_text:]):
             lo, hi = iv if iv is not None else (float("nan"), float("nan"))
             row += [_fmt_csv(v), _fmt_csv(lo), _fmt_csv(hi)]
+            if i < n_metric:
+                row.append("" if failed is None else str(int(failed)))
         w.writerow(row)
     return buf.getvalue()
 

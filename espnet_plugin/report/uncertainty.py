@@ -4,7 +4,10 @@ Every cell of the summary is a statistic of per-utterance values, so its uncerta
 resampling the test utterances (the percentile bootstrap, ``n_boot`` replicates, fixed seed so a
 rerun gives the same table):
 
-* a *mean* metric (PESQ, STOI, SIM, MOS, ...) is the NaN-aware mean of its per-utterance values;
+* a *mean* metric (PESQ, STOI, SIM, MOS, ...) is the mean of its per-utterance values, an item
+  the judge could not score (NaN in the file) counted at the metric's worst value
+  (:mod:`espnet_plugin.metrics.missing`; :func:`read_per_utt` substitutes it and counts the items
+  in ``Column.n_failed``), so a replicate resamples the failures too;
 * a *ratio* metric (WER, CER, accuracy) is ``scale * sum(err) / sum(len)`` over utterances
   (corpus level, as the scorers compute it), so the per-utterance file holds ``<m>.err`` and
   ``<m>.len`` columns instead of a rate.
@@ -29,6 +32,7 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 
 from espnet_plugin.errors import DataError
+from espnet_plugin.metrics.missing import fill_failed
 
 N_BOOT = 1000
 ALPHA = 0.05
@@ -38,14 +42,17 @@ ALPHA = 0.05
 class Column:
     """Per-utterance values of one metric of one row.
 
-    ``kind == "mean"``: ``num[u]`` is the value (NaN = undefined) and ``den`` is None.
+    ``kind == "mean"``: ``num[u]`` is the value and ``den`` is None; NaN = not measured on this
+    utterance (left out of the mean; failed items were already set to the worst value).
     ``kind == "ratio"``: the metric is ``scale * sum(num) / sum(den)`` (errors / reference length).
+    ``n_failed``: items the judge could not score (counted at the worst value).
     """
 
     utts: tuple[str, ...]
     num: np.ndarray
     den: Optional[np.ndarray] = None
     scale: float = 100.0
+    n_failed: int = 0
 
     @property
     def kind(self) -> str:
@@ -75,15 +82,17 @@ class Column:
             return out
 
         if self.den is None:
-            return Column(tuple(utts), take(self.num, np.nan))
-        return Column(tuple(utts), take(self.num, 0.0), take(self.den, 0.0), self.scale)
+            return Column(tuple(utts), take(self.num, np.nan), n_failed=self.n_failed)
+        return Column(tuple(utts), take(self.num, 0.0), take(self.den, 0.0), self.scale, self.n_failed)
 
 
 def read_per_utt(path: Union[str, Path]) -> dict[str, Column]:
     """Columns of a ``per_utt.tsv`` (header ``utt <names...>``): ``{metric: Column}``.
 
-    A numeric column ``m`` is a mean metric; a pair ``m.err`` / ``m.len`` is a ratio metric
-    ``100 * sum(err) / sum(len)``. Text columns (ASR transcripts) are ignored.
+    A numeric column ``m`` is a mean metric, its ``nan`` items set to ``m``'s worst value when it
+    has one (:func:`espnet_plugin.metrics.missing.fill_failed`, counted in ``n_failed``); a pair
+    ``m.err`` / ``m.len`` is a ratio metric ``100 * sum(err) / sum(len)``. Text columns (ASR
+    transcripts) are ignored.
 
     Raises:
         DataError: unreadable file, no header, or a row with another number of fields.
@@ -121,7 +130,8 @@ def read_per_utt(path: Union[str, Path]) -> dict[str, Column]:
                 raise DataError(f"{p}: non-numeric values in {name!r} or {base + '.len'!r}")
             cols[base] = Column(utts, num, den)
         elif (v := numeric(j)) is not None:
-            cols.setdefault(name, Column(utts, v))
+            v, n_failed = fill_failed(v, name)
+            cols.setdefault(name, Column(utts, v, n_failed=n_failed))
     return cols
 
 
