@@ -261,6 +261,37 @@ def test_inference_writes_wavs_latents_and_follows_duration_rule(trained, tmp_pa
         inference(tmp_path / "bad.tsv", tmp_path / "out3", d / "exp" / "config.yaml", d / "exp" / "1epoch.pth", **kw)
 
 
+def test_inference_noise_is_seeded_per_utterance(trained, tmp_path):
+    # identical inputs under two ids get different noise; an utterance's output does not depend
+    # on the batch it is in or the list order; the same (seed, utt) gives the same output
+    import kaldiio
+
+    from espnet_plugin.bin.latent_tts_inference import LatentTTS, inference
+
+    d, _ = trained
+    rng = np.random.default_rng(2)
+    sf.write(tmp_path / "p.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), FS)
+    sf.write(tmp_path / "q.wav", (0.1 * rng.standard_normal(6000)).astype(np.float32), FS)
+    rows = {"a": "p.wav\tab cd\tde ab", "b": "p.wav\tab cd\tde ab", "c": "q.wav\tea\tabcde"}
+    (tmp_path / "fwd.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in rows.items()))
+    (tmp_path / "rev.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in reversed(rows.items())))
+    model = (d / "exp" / "config.yaml", d / "exp" / "1epoch.pth")
+    lat = {}
+    for name, lst, bs in (("fwd3", "fwd.tsv", 3), ("rev2", "rev.tsv", 2), ("fwd1", "fwd.tsv", 1), ("again", "fwd.tsv", 3)):
+        inference(tmp_path / lst, tmp_path / name, *model, vae=StubVAE(), nfe=4, batch_size=bs, seed=7)
+        lat[name] = dict(kaldiio.load_scp(str(tmp_path / name / "latents.scp")))
+    assert lat["fwd3"]["a"].shape == lat["fwd3"]["b"].shape
+    assert not np.allclose(lat["fwd3"]["a"], lat["fwd3"]["b"], atol=1e-3)
+    for k in rows:
+        np.testing.assert_array_equal(lat["again"][k], lat["fwd3"][k])
+        for other in ("rev2", "fwd1"):
+            np.testing.assert_allclose(lat[other][k], lat["fwd3"][k], atol=1e-4)
+    tts = LatentTTS(*model, vae=StubVAE())
+    wav = np.zeros(4000, np.float32)
+    with pytest.raises(ConfigError, match="utt_ids"):
+        tts.synthesize([wav, wav], ["ab", "ab"], ["cd", "cd"], nfe=2, seed=0)
+
+
 def test_two_gloo_ranks_train_the_latent_tts_in_sync(trained, tmp_path):
     # ESPnet's launcher path with two processes: the EMA (updated inside forward) and the
     # normaliser must not make the ranks drift apart
