@@ -162,6 +162,34 @@ def test_training_outputs_and_config_round_trip(trained):
     assert torch.allclose(back[0], x[0], atol=1e-4) and torch.allclose(back[1, :3], x[1, :3], atol=1e-4)
 
 
+def test_validation_loss_is_the_ema_weights_loss(trained):
+    # best_model_criterion (valid loss) must rank the weights inference samples with: the EMA's
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask
+    from espnet_plugin.tts.text import FILLER_ID
+
+    d, _ = trained
+    model, _ = LatentTTSTask.load_model(d / "exp" / "config.yaml", d / "exp" / "1epoch.pth")
+    batch = dict(feats=torch.randn(2, 12, D, generator=torch.Generator().manual_seed(5)),
+                 feats_lengths=torch.tensor([12, 9]), text=torch.tensor([[3, 4, 5], [4, 4, -1]]),
+                 text_lengths=torch.tensor([3, 2]))
+    x1 = model.normalize_feats(batch["feats"], batch["feats_lengths"])
+    text = batch["text"].masked_fill(batch["text"] < 0, FILLER_ID)
+
+    def loss_of(cfm):
+        gen = torch.Generator().manual_seed(model.valid_seed)
+        return cfm(x1, batch["feats_lengths"], text, generator=gen)[0]
+
+    model.eval()
+    with torch.no_grad():
+        valid, _, _ = model(**batch)
+        ema_loss, live_loss = loss_of(model.ema.module), loss_of(model.cfm)
+    assert not torch.allclose(ema_loss, live_loss)  # the two weight sets differ after training
+    assert torch.allclose(valid, ema_loss) and not torch.allclose(valid, live_loss)
+    model.ema = None  # no EMA copy (an EMA-only checkpoint): validate the live (= sampled) weights
+    with torch.no_grad():
+        assert torch.allclose(model(**batch)[0], live_loss)
+
+
 def test_ema_only_checkpoint(trained, tmp_path):
     from espnet_plugin.tasks.latent_tts import LatentTTSTask, ema_only_state_dict
 
