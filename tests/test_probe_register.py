@@ -79,8 +79,8 @@ def test_import_registers_nothing(fresh):
 
 
 def test_registration_adds_only_our_name(fresh):
-    assert fresh["added"] == ["svae_latent", "blstm"] and fresh["added_again"] == []
-    assert sorted(set(fresh["after"]) - set(fresh["before"])) == ["svae_latent"]
+    assert fresh["added"] == ["svae_latent", "s3prl_frozen", "blstm"] and fresh["added_again"] == []
+    assert sorted(set(fresh["after"]) - set(fresh["before"])) == ["s3prl_frozen", "svae_latent"]
     assert set(fresh["before"]) <= set(fresh["after"]) and fresh["others_unchanged"]
     assert {"default", "s3prl"} <= set(fresh["before"])
     assert fresh["class"] == "espnet_plugin.probe.frontend.SVAELatentFrontend"

@@ -162,6 +162,34 @@ def test_training_outputs_and_config_round_trip(trained):
     assert torch.allclose(back[0], x[0], atol=1e-4) and torch.allclose(back[1, :3], x[1, :3], atol=1e-4)
 
 
+def test_validation_loss_is_the_ema_weights_loss(trained):
+    # best_model_criterion (valid loss) must rank the weights inference samples with: the EMA's
+    from espnet_plugin.tasks.latent_tts import LatentTTSTask
+    from espnet_plugin.tts.text import FILLER_ID
+
+    d, _ = trained
+    model, _ = LatentTTSTask.load_model(d / "exp" / "config.yaml", d / "exp" / "1epoch.pth")
+    batch = dict(feats=torch.randn(2, 12, D, generator=torch.Generator().manual_seed(5)),
+                 feats_lengths=torch.tensor([12, 9]), text=torch.tensor([[3, 4, 5], [4, 4, -1]]),
+                 text_lengths=torch.tensor([3, 2]))
+    x1 = model.normalize_feats(batch["feats"], batch["feats_lengths"])
+    text = batch["text"].masked_fill(batch["text"] < 0, FILLER_ID)
+
+    def loss_of(cfm):
+        gen = torch.Generator().manual_seed(model.valid_seed)
+        return cfm(x1, batch["feats_lengths"], text, generator=gen)[0]
+
+    model.eval()
+    with torch.no_grad():
+        valid, _, _ = model(**batch)
+        ema_loss, live_loss = loss_of(model.ema.module), loss_of(model.cfm)
+    assert not torch.allclose(ema_loss, live_loss)  # the two weight sets differ after training
+    assert torch.allclose(valid, ema_loss) and not torch.allclose(valid, live_loss)
+    model.ema = None  # no EMA copy (an EMA-only checkpoint): validate the live (= sampled) weights
+    with torch.no_grad():
+        assert torch.allclose(model(**batch)[0], live_loss)
+
+
 def test_ema_only_checkpoint(trained, tmp_path):
     from espnet_plugin.tasks.latent_tts import LatentTTSTask, ema_only_state_dict
 
@@ -259,6 +287,37 @@ def test_inference_writes_wavs_latents_and_follows_duration_rule(trained, tmp_pa
     (tmp_path / "bad.tsv").write_text("x\tmissing.wav\tab\tcd\n")
     with pytest.raises(DataError):
         inference(tmp_path / "bad.tsv", tmp_path / "out3", d / "exp" / "config.yaml", d / "exp" / "1epoch.pth", **kw)
+
+
+def test_inference_noise_is_seeded_per_utterance(trained, tmp_path):
+    # identical inputs under two ids get different noise; an utterance's output does not depend
+    # on the batch it is in or the list order; the same (seed, utt) gives the same output
+    import kaldiio
+
+    from espnet_plugin.bin.latent_tts_inference import LatentTTS, inference
+
+    d, _ = trained
+    rng = np.random.default_rng(2)
+    sf.write(tmp_path / "p.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), FS)
+    sf.write(tmp_path / "q.wav", (0.1 * rng.standard_normal(6000)).astype(np.float32), FS)
+    rows = {"a": "p.wav\tab cd\tde ab", "b": "p.wav\tab cd\tde ab", "c": "q.wav\tea\tabcde"}
+    (tmp_path / "fwd.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in rows.items()))
+    (tmp_path / "rev.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in reversed(rows.items())))
+    model = (d / "exp" / "config.yaml", d / "exp" / "1epoch.pth")
+    lat = {}
+    for name, lst, bs in (("fwd3", "fwd.tsv", 3), ("rev2", "rev.tsv", 2), ("fwd1", "fwd.tsv", 1), ("again", "fwd.tsv", 3)):
+        inference(tmp_path / lst, tmp_path / name, *model, vae=StubVAE(), nfe=4, batch_size=bs, seed=7)
+        lat[name] = dict(kaldiio.load_scp(str(tmp_path / name / "latents.scp")))
+    assert lat["fwd3"]["a"].shape == lat["fwd3"]["b"].shape
+    assert not np.allclose(lat["fwd3"]["a"], lat["fwd3"]["b"], atol=1e-3)
+    for k in rows:
+        np.testing.assert_array_equal(lat["again"][k], lat["fwd3"][k])
+        for other in ("rev2", "fwd1"):
+            np.testing.assert_allclose(lat[other][k], lat["fwd3"][k], atol=1e-4)
+    tts = LatentTTS(*model, vae=StubVAE())
+    wav = np.zeros(4000, np.float32)
+    with pytest.raises(ConfigError, match="utt_ids"):
+        tts.synthesize([wav, wav], ["ab", "ab"], ["cd", "cd"], nfe=2, seed=0)
 
 
 def test_two_gloo_ranks_train_the_latent_tts_in_sync(trained, tmp_path):

@@ -187,6 +187,19 @@ def test_seeded_sampling_reproducible_and_batch_invariant():
     assert torch.allclose(alone[0], a[1, :7], atol=1e-5)
 
 
+def test_per_utterance_seeds_give_identical_inputs_different_noise():
+    cfm = CFM(tiny_dit())
+    g = torch.Generator().manual_seed(4)
+    cond, text = torch.randn(1, 4, 4, generator=g).expand(2, 4, 4), torch.randint(0, 7, (1, 5), generator=g).expand(2, 5)
+    same, _ = cfm.sample(cond, text, 9, steps=3, seed=11)  # one int: every row the same noise
+    assert torch.allclose(same[0], same[1])
+    out, _ = cfm.sample(cond, text, 9, steps=3, seed=[11, 12])
+    assert not torch.allclose(out[0, 4:], out[1, 4:])
+    assert torch.allclose(out[0], same[0])  # row 0: seed 11 either way
+    swapped, _ = cfm.sample(cond, text, 9, steps=3, seed=[12, 11])
+    assert torch.allclose(swapped.flip(0), out, atol=1e-5)
+
+
 def test_duration_at_least_prompt_plus_one():
     cfm = CFM(tiny_dit())
     out, n = cfm.sample(torch.randn(1, 6, 4), torch.zeros(1, 2, dtype=torch.long), 3, steps=1, seed=0)

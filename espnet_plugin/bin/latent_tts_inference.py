@@ -12,7 +12,9 @@
 VAE (posterior mean) and normalised; the text is ``prompt_text + " " + target_text``; the total
 length follows F5-TTS's rule (:func:`espnet_plugin.tts.duration.estimate_duration`, UTF-8 byte
 counts); the ODE runs ``--nfe`` steps (Euler: one batched cond+uncond transformer call per step,
-midpoint: two); the generated frames (prompt removed) are de-normalised and decoded by the VAE.
+midpoint: two) from initial noise seeded per utterance by ``--seed`` and the utterance id
+(:func:`espnet_plugin.tts.seeds.utterance_seed`: independent of ``--batch_size`` and list order);
+the generated frames (prompt removed) are de-normalised and decoded by the VAE.
 
 Outputs: ``OUT/wav/<utt>.wav`` (at the VAE's rate), ``OUT/latents.{ark,scp}`` (generated frames
 (T_gen, D), de-normalised), ``OUT/durations`` (``utt prompt_frames generated_frames``) and
@@ -32,6 +34,7 @@ import torch
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.tasks.latent_tts import LatentTTSTask
 from espnet_plugin.tts.duration import estimate_duration
+from espnet_plugin.tts.seeds import utterance_seed
 from espnet_plugin.tts.text import CharTokenizer
 
 PathLike = Union[str, Path]
@@ -103,24 +106,41 @@ class LatentTTS:
         method: str = "euler",
         speed: float = 1.0,
         seed: Optional[int] = 0,
+        utt_ids: Optional[Sequence[str]] = None,
     ) -> list[tuple[np.ndarray, np.ndarray, int]]:
         """Generate one batch.
 
         Args:
             prompt_wavs: B mono waveforms (N_b,) at ``vae.fs``.
             prompt_texts, target_texts: B transcripts / texts to speak.
-            nfe: ODE steps; cfg_strength, sway, method, speed, seed: see :meth:`CFM.sample`
+            nfe: ODE steps; cfg_strength, sway, method, speed: see :meth:`CFM.sample`
                 and :func:`estimate_duration`.
+            seed: the run seed (None: unseeded noise). With ``utt_ids`` each utterance's noise
+                seed is ``utterance_seed(seed, utt_id)`` (:mod:`espnet_plugin.tts.seeds`): the
+                same for an utterance whatever batch it is in, different between utterances.
+                Without ``utt_ids`` (one utterance only, e.g. the demo) ``seed`` itself is used.
+            utt_ids: B utterance ids; required when B > 1 and ``seed`` is given.
         Returns:
             B triples (waveform (N_gen,) float32, generated latents (T_gen, D) float32,
             number of prompt frames).
         """
+        seeds = None
+        if seed is not None:
+            if utt_ids is not None:
+                if len(utt_ids) != len(prompt_wavs):
+                    raise ConfigError(f"{len(utt_ids)} utterance ids for {len(prompt_wavs)} prompts")
+                seeds = [utterance_seed(seed, u) for u in utt_ids]
+            elif len(prompt_wavs) == 1:
+                seeds = [int(seed)]
+            else:
+                raise ConfigError("seeded synthesis of several utterances needs their utt_ids "
+                                  "(each gets its own noise seed)")
         cond, cond_len = self.encode_prompts(prompt_wavs)
         dur = [estimate_duration(int(n), p, t, speed) for n, p, t in zip(cond_len.tolist(), prompt_texts, target_texts)]
         text, _ = self.tokenizer([join_texts(p, t) for p, t in zip(prompt_texts, target_texts)], device=self.device)
         out, lengths = self.cfm.sample(
             cond, text, torch.tensor(dur, device=self.device), cond_lengths=cond_len, steps=nfe,
-            cfg_strength=cfg_strength, sway_sampling_coef=sway, method=method, seed=seed,
+            cfg_strength=cfg_strength, sway_sampling_coef=sway, method=method, seed=seeds,
         )
         out = self.model.denormalize_feats(out, lengths)
         results = []
@@ -174,6 +194,7 @@ def inference(
             res = tts.synthesize(
                 wavs, [pairs[k][1] for k in batch], [pairs[k][2] for k in batch],
                 nfe=nfe, cfg_strength=cfg_strength, sway=sway, method=method, speed=speed, seed=seed,
+                utt_ids=batch,
             )
             if tts.device.type == "cuda":
                 torch.cuda.synchronize(tts.device)
@@ -208,7 +229,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--sway", type=float, default=-1.0, help="sway sampling coefficient (0 = uniform)")
     p.add_argument("--method", default="euler", choices=["euler", "midpoint"])
     p.add_argument("--speed", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="run seed; each utterance's noise seed = hash(seed, utt)")
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--use_ema", type=str2bool, default=True)

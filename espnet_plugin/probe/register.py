@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 #: lower-case ESPnet name -> "module:Class" of the frontends this project adds
 PROBE_FRONTENDS: Dict[str, str] = {
     "svae_latent": "espnet_plugin.probe.frontend:SVAELatentFrontend",
+    "s3prl_frozen": "espnet_plugin.probe.teacher_frontend:FrozenS3prlFrontend",
 }
 #: lower-case ESPnet name -> "module:Class" of the probe encoders this project adds
 PROBE_ENCODERS: Dict[str, str] = {

@@ -52,7 +52,14 @@ normalize_choices = ClassChoices(
 class ESPnetLatentTTSModel(AbsESPnetModel):
     """Normaliser + CFM (+ EMA of the CFM weights).
 
-    Loss (see :class:`CFM`): masked-span flow-matching MSE on ``normalize(feats)``.
+    Loss (see :class:`CFM`): masked-span flow-matching MSE on ``normalize(feats)``, computed with
+
+        training (``model.train()``):  the live weights (and one EMA update first);
+        validation (``model.eval()``): the weights inference samples with, :meth:`inference_cfm`
+                                       (the EMA weights when present), with seeded draws,
+
+    so ``best_model_criterion: valid loss`` (and ESPnet's n-best averaging) picks the checkpoints by
+    the weights that synthesise, not by the live weights the sampler never uses.
 
     Args:
         cfm: the flow-matching model.
@@ -103,7 +110,7 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
         text_lengths: torch.Tensor,
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """One training/validation step.
+        """One training step (live weights) or validation step (EMA weights, seeded draws).
 
         Args:
             feats: latents (B, T, D); feats_lengths: (B,); text: ids (B, L) padded with -1; text_lengths: (B,).
@@ -114,11 +121,12 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
             # ESPnet's trainer owns optimizer.step(): average the weights it produced last step.
             self.ema.update(self.cfm)
         x1 = self.normalize_feats(feats, feats_lengths)
-        gen = None
+        cfm, gen = self.cfm, None
         if not self.training:
+            cfm = self.inference_cfm()
             gen = torch.Generator(device=feats.device).manual_seed(self.valid_seed)
         text = text.masked_fill(lengths_to_mask(text_lengths, text.size(1)).logical_not(), FILLER_ID)
-        loss, stats = self.cfm(x1, feats_lengths, text, generator=gen)
+        loss, stats = cfm(x1, feats_lengths, text, generator=gen)
         batch_size = feats.size(0)
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight

@@ -6,6 +6,7 @@ Modules:
     cfm       - conditional flow-matching loss and CFG ODE sampling
     duration  - F5's total-length rule and the sway-sampling time grid
     ema       - EMA of the weights, stored inside the model
+    seeds     - per-utterance noise seeds (stable hash of run seed + utterance id)
 
 Only torch is imported here (ESPnet is imported lazily by ``text.CharTokenizer``), so the
 model can be used on machines without ESPnet (e.g. for benchmarks).
@@ -14,6 +15,7 @@ from espnet_plugin.tts.cfm import CFM
 from espnet_plugin.tts.dit import DiT
 from espnet_plugin.tts.duration import estimate_duration, sway_sampling, text_length, time_schedule
 from espnet_plugin.tts.ema import EMA
+from espnet_plugin.tts.seeds import seeded_noise, utterance_seed
 from espnet_plugin.tts.text import FILLER_ID, CharTokenizer, build_token_list, pad_text_to_length
 
 __all__ = [
@@ -25,7 +27,9 @@ __all__ = [
     "build_token_list",
     "estimate_duration",
     "pad_text_to_length",
+    "seeded_noise",
     "sway_sampling",
     "text_length",
     "time_schedule",
+    "utterance_seed",
 ]

@@ -28,6 +28,7 @@ from torch import nn
 
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.tts.duration import time_schedule
+from espnet_plugin.tts.seeds import seeded_noise
 # (B,) lengths, T -> (B, T) bool, True on valid frames; also importable from here
 from espnet_plugin.vae.generator import lengths_to_mask
 
@@ -201,7 +202,7 @@ class CFM(nn.Module):
         cfg_strength: float = 2.0,
         sway_sampling_coef: Optional[float] = -1.0,
         method: str = "euler",
-        seed: Optional[int] = None,
+        seed: Union[int, Sequence[int], None] = None,
         noise: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate frames continuing a prompt.
@@ -213,8 +214,11 @@ class CFM(nn.Module):
             cond_lengths: valid prompt frames (B,); default T_prompt for all.
             steps: ODE steps; cfg_strength: guidance w (0 = no unconditional pass);
             sway_sampling_coef: sway s (None/0 = uniform grid); method: "euler" or "midpoint".
-            seed: per-utterance noise from a CPU generator seeded with ``seed`` (the same for every
-                utterance, so results do not depend on batch composition or device).
+            seed: B seeds, one per utterance (for a test set: :func:`espnet_plugin.tts.seeds.utterance_seed`
+                of the run seed and each utterance id), or one int used for every utterance; each
+                row's noise is drawn on the CPU from its own seed
+                (:func:`espnet_plugin.tts.seeds.seeded_noise`), so results do not depend on batch
+                composition, order or device. None: unseeded ``torch.randn``.
             noise: explicit initial noise (B, T, D) (overrides ``seed``).
         Returns:
             frames (B, T, D), T = max(duration), the prompt frames copied from ``cond`` and zeros
@@ -241,11 +245,8 @@ class CFM(nn.Module):
             if seed is None:
                 noise = torch.randn(b, t_len, d, device=dev, dtype=cond.dtype)
             else:
-                noise = torch.zeros(b, t_len, d, dtype=cond.dtype)
-                for i, n in enumerate(duration.tolist()):
-                    g = torch.Generator().manual_seed(int(seed))
-                    noise[i, :n] = torch.randn(n, d, generator=g, dtype=cond.dtype)
-                noise = noise.to(dev)
+                seeds = [int(seed)] * b if isinstance(seed, int) else [int(s) for s in seed]
+                noise = seeded_noise(seeds, duration.tolist(), t_len, d, cond.dtype).to(dev)
         x = noise[:, :t_len].to(dev, cond.dtype).masked_fill(~mask[..., None], 0.0)
 
         # no padding (e.g. a single utterance): mask=None lets SDPA use its fastest kernels

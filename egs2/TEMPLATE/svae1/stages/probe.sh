@@ -240,12 +240,12 @@ run_probe_baselines() {   # [names]: these baselines (default: ${probe_baselines
                 _pfargs=(--frontend default --frontend_conf fs=${fs} --frontend_conf n_fft=512
                     --frontend_conf win_length=400 --frontend_conf hop_length=160 --frontend_conf n_mels=80)
                 _psid=(--wav_scp ${dumpdir}/raw/${_ptrain}/wav.scp --feature fbank --fs ${fs}) ;;
-            teacher)  # upper bound: ESPnet's s3prl frontend, weighted sum of all teacher layers, frozen
+            teacher)  # upper bound: weighted sum of all teacher layers; s3prl_frozen keeps the upstream frozen in eval
                 if declare -F wait_teacher >/dev/null; then wait_teacher; fi
                 local up=${teacher} path=${teacher_path}
                 if [ "${teacher}" = hubert_tiny ]; then up=espnet_hubert_local; path=${teacher_dir}/valid.loss.best.pth; fi
-                _pfargs=(--frontend s3prl --frontend_conf frontend_conf.upstream=${up}
-                    --frontend_conf multilayer_feature=true --freeze_param frontend.upstream)
+                _pfargs=(--frontend s3prl_frozen --frontend_conf frontend_conf.upstream=${up}
+                    --frontend_conf multilayer_feature=true)
                 [ -n "${path}" ] && _pfargs+=(--frontend_conf frontend_conf.path_or_url=${path}) && _pdeps=(${path})
                 ptag=teacher_${teacher_tag}
                 if [ -f ${teacher_dump}/${_ptrain}/feats.scp ]; then   # teacher cache (layer ${teacher_layer})
