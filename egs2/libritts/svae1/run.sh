@@ -2,7 +2,7 @@
 # The paper setting (GPU): LibriTTS for the VAE and the TTS, LibriSpeech train-clean-100 for probing,
 # LibriSpeech-PC test-clean for zero-shot TTS evaluation; WavLM-Large layer 23 teacher (s3prl).
 #   ./run.sh --ngpu 4                                   # all stages, the JMAS-VAE
-#   ./run.sh --svae_configs "vanilla tas daxis mcos mdms jmas jmas_fixed mel_vocoder"   # the comparison
+#   ./run.sh --svae_configs "vanilla tas daxis mcos mdms jmas jmas_fixed semantic mel_vocoder"   # the comparison
 #   CMD_BACKEND=slurm ./run.sh --ngpu 8 --num_nodes 2   # on a Slurm cluster (see cmd.sh)
 set -e
 set -u
