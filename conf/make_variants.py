@@ -4,7 +4,10 @@
     python conf/make_variants.py conf/tuning/train_svae_vanilla.yaml   # writes train_svae_<variant>.yaml beside it
 
 Each variant is the base with only its ``distill_conf`` block replaced, so
-``diff <base> <variant>`` shows the loss and nothing else (a test checks it).
+``diff <base> <variant>`` shows the loss and nothing else (a test checks it). One exception,
+stated here and checked by the same test: the Semantic-VAE baseline (``semantic``) also changes
+two ``model_conf`` weights, KL 1e-3 -> 0.01 and mel loss 0 -> 15 (the paper's baseline setting,
+../shared/reference/LOSSES.md), on top of the shared MR-STFT, adversarial and feature-matching losses.
 """
 import sys
 from pathlib import Path
@@ -13,6 +16,9 @@ BLOCK = "distill_conf:\n    terms: []\n"
 PROJ = "    projection: {direction: latent_to_teacher, head: linear}\n"
 ADAPTIVE = "    weighting: adaptive\n    w_ssl: 2.5\n"
 FIXED = "    weighting: fixed\n    w_ssl: 1.0\n"
+# Semantic-VAE: the T-axis cosine with the projection the other way (teacher -> latent, a conv head),
+# one fixed weight of 1.0 (1 - cos here, -cos there: the same gradient)
+SEMANTIC = "    -   {name: tas}\n    projection: {direction: teacher_to_latent, head: conv}\n" + FIXED
 MDMS = "    -   {name: mdms, conf: {m2: 0.25, scope: batch}}\n"
 MCOS = "    -   {name: mcos, conf: {m1: 0.5}}\n"
 VARIANTS = {
@@ -22,6 +28,12 @@ VARIANTS = {
     "mdms": MDMS + PROJ + ADAPTIVE,
     "jmas": MDMS + MCOS + PROJ + ADAPTIVE,
     "jmas_fixed": MDMS + MCOS + PROJ + FIXED,
+    "semantic": SEMANTIC,
+}
+# model_conf lines a variant changes besides its loss block: {variant: {base line: new line}}
+MODEL_CONF = {
+    "semantic": {"    lambda_mel: 0.0\n": "    lambda_mel: 15.0              # Semantic-VAE: mel loss x15\n",
+                 "    lambda_kl: 0.001\n": "    lambda_kl: 0.01               # Semantic-VAE: KL x0.01\n"},
 }
 
 
@@ -32,7 +44,12 @@ def main(base_path: str) -> None:
         sys.exit(f"{base}: no vanilla block {BLOCK!r}")
     for name, terms in VARIANTS.items():
         out = base.with_name(f"train_svae_{name}.yaml")
-        out.write_text(text.replace(BLOCK, "distill_conf:\n    terms:\n" + terms))
+        variant = text.replace(BLOCK, "distill_conf:\n    terms:\n" + terms)
+        for old, new in MODEL_CONF.get(name, {}).items():
+            if old not in variant:
+                sys.exit(f"{base}: no line {old!r} for variant {name!r}")
+            variant = variant.replace(old, new)
+        out.write_text(variant)
         print(out)
 
 

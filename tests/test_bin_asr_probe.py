@@ -108,6 +108,7 @@ def test_decoded_and_wer_against_the_reference(probe_run):
     assert rec["metrics"]["sid_acc"] == 75.0 and rec["sid"]["n_test"] == 4
     assert rec["n_missing"]["ctc_greedy"] == len(refs) - len(keys)
     assert rec["directions"] == {"wer": "lower", "cer": "lower", "sid_acc": "higher"}
+    assert rec["judges"] == {"wer": "asr_probe", "cer": "asr_probe", "sid_acc": "sid_probe"}
 
 
 def test_ctc_greedy_rule():

@@ -17,7 +17,7 @@ from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.metrics import generation as G
 from espnet_plugin.metrics import judges
 from espnet_plugin.metrics import understanding as U
-from espnet_plugin.metrics.registry import get_metric
+from espnet_plugin.metrics.registry import JudgeUnavailable, get_metric
 
 SR = 16000
 TEXT = "Please call Stella and ask her to bring these things."
@@ -121,13 +121,15 @@ def test_score_tts_bin(tmp_path, clips, monkeypatch):
     assert rec["metrics"]["wer"] == pytest.approx(G.word_error_rate([TEXT, TEXT], [hyps["u1"], hyps["u2"]]))
     assert rec["metrics"]["spk_sim"] < 1.0
     assert json.loads((out / "metrics.json").read_text())["directions"]["wer"] == "lower"
-    # an ASR judge that cannot load: WER/CER are left out, never 0
-    monkeypatch.setenv("ESPNET_PLUGIN_WHISPER", "/nonexistent/whisper")
+    # every column names its judge (the embedded ones by default)
+    assert rec["judges"] == {"wer": "pocketsphinx", "cer": "pocketsphinx", "spk_sim": "resemblyzer"}
+    # a chosen ASR judge that cannot load is an error naming it, what it tried and the option to set
     judges.get_asr_judge.cache_clear()
-    rec = score_tts.main(["--list", str(tmp_path / "list.tsv"), "--hyp_dir", str(hyp_dir),
-                          "--out_dir", str(out), "--asr_judge", "whisper_large_v3",
-                          "--metrics", "wer,spk_sim", "--tag", "w"])
-    assert set(rec["metrics"]) == {"spk_sim"} and rec["asr_judge"] is None
+    with pytest.raises(JudgeUnavailable, match=r"judge whisper_large_v3 .*/nonexistent/whisper.*--whisper_model"):
+        score_tts.main(["--list", str(tmp_path / "list.tsv"), "--hyp_dir", str(hyp_dir),
+                        "--out_dir", str(tmp_path / "w"), "--asr_judge", "whisper_large_v3",
+                        "--whisper_model", "/nonexistent/whisper", "--metrics", "wer,spk_sim", "--tag", "w"])
+    assert not (tmp_path / "w" / "metrics.json").exists()  # never a table without its WER column
     (tmp_path / "bad.tsv").write_text("u1\tprompt.wav\tonly three\n")
     with pytest.raises(DataError, match="4 tab-separated"):
         score_tts.main(["--list", str(tmp_path / "bad.tsv"), "--hyp_dir", str(hyp_dir),

@@ -63,18 +63,52 @@ def test_paper_configs_parse_and_build(config):
         assert model.distiller is not None and model.distiller.teacher_dim == 1024
 
 
+# the one stated exception to "only the loss block differs": the Semantic-VAE baseline's own
+# KL and mel-loss weights (LOSSES.md: "Semantic-VAE (T-axis, weight 1.0, KL 0.01, mel loss 15)")
+MODEL_CONF_CHANGES = {"train_svae_semantic": {"lambda_kl": 0.01, "lambda_mel": 15.0}}
+
+
 def test_variants_differ_from_base_only_in_the_loss():
-    """descript-audio-codec style: diff(base, variant) touches only the distill_conf block."""
+    """descript-audio-codec style: diff(base, variant) touches only the distill_conf block
+    (and, for the Semantic-VAE baseline, exactly its two model_conf weights)."""
     for folder in ("tuning", "cpu", "evidence"):
         base = (ROOT / "conf" / folder / "train_svae_vanilla.yaml").read_text()
-        for v in (ROOT / "conf" / folder).glob("train_svae_*.yaml"):
+        variants = sorted((ROOT / "conf" / folder).glob("train_svae_*.yaml"))
+        assert {v.stem for v in variants} >= {"train_svae_semantic", "train_svae_jmas"}, folder
+        for v in variants:
             a = yaml.safe_load(base)
             b = yaml.safe_load(v.read_text())
             a.pop("distill_conf"), b.pop("distill_conf")
+            changes = MODEL_CONF_CHANGES.get(v.stem, {})
+            assert {k: b["model_conf"][k] for k in changes} == changes, v
+            a["model_conf"].update(changes)
             assert a == b, v
-            # and textually: everything outside the block is identical
+            # and textually: everything outside the block (and the stated lines) is identical
             strip = lambda s: re.sub(r"distill_conf:\n(    .*\n)+", "", s)  # noqa: E731
-            assert strip(base) == strip(v.read_text()), v
+            drop = lambda s: "".join(l for l in s.splitlines(True)  # noqa: E731,E741
+                                     if l.strip().split(":")[0] not in changes)
+            assert drop(strip(base)) == drop(strip(v.read_text())), v
+
+
+@pytest.mark.parametrize("folder", ["tuning", "cpu", "evidence"])
+def test_semantic_vae_baseline_is_the_reference_setting(folder):
+    """Semantic-VAE: T-axis cosine through a teacher -> latent conv head, fixed weight 1.0,
+    KL 0.01, mel loss x15 (the other losses as in the shared base)."""
+    config = ROOT / "conf" / folder / "train_svae_semantic.yaml"
+    args = _tiny_args(config) if folder != "tuning" else SpeechVAETask.get_parser().parse_args(
+        ["--config", str(config), "--distill_conf", "teacher_dim=1024"])
+    model = SpeechVAETask.build_model(args)
+    d = model.distiller
+    assert [type(t).__name__ for t in d.terms] == ["TAxisCosine"] and d.weights == [1.0]
+    (head,) = d.heads
+    assert head.direction == "teacher_to_latent" and head.head_kind == "conv"
+    conv = head.head.net[0]
+    assert isinstance(conv, torch.nn.Conv1d) and conv.in_channels == d.teacher_dim and conv.kernel_size == (3,)
+    assert head.aligned_dim == 64 and type(d.weighting).__name__ == "FixedWeighting" and d.w_ssl == 1.0
+    assert model.lambda_kl == 0.01 and model.lambda_mel == 15.0 and model.mel_loss is not None
+    assert model.lambda_stft == 1.0  # the base's MR-STFT, adversarial and FM losses stay
+    base = SpeechVAETask.build_model(_tiny_args(CPU_CONF / "train_svae_vanilla.yaml"))
+    assert (base.lambda_kl, base.lambda_mel, base.mel_loss) == (0.001, 0.0, None)
 
 
 def _tiny_args(config: Path, **over) -> argparse.Namespace:

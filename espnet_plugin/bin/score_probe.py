@@ -58,7 +58,7 @@ def score_decode(refs: Dict[str, str], hyps: Dict[str, str]) -> Tuple[float, flo
 
 def main(cmd=None) -> dict:
     from espnet_plugin.io.kaldi_dir import read_text
-    from espnet_plugin.metrics.registry import write_metrics_json
+    from espnet_plugin.metrics.registry import get_metric, write_metrics_json
 
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -116,6 +116,7 @@ def main(cmd=None) -> dict:
         out / "metrics.json", axis="understanding", tag=args.tag, metrics=metrics, n=len(refs),
         primary_decode=primary, decodes=decodes, n_missing=n_missing, sid=sid,
         ref_text=str(args.ref_text), per_utt=per_utt,
+        judges={k: get_metric(k, "understanding").judge for k in metrics},
     )
     return rec
 

@@ -2,11 +2,12 @@
 
     python -m espnet_plugin.bin.score_recon --ref_scp data/test/wav.scp \\
         --hyp_dir exp/svae_jmas/decode_test/wav --out_dir exp/svae_jmas/score_test \\
-        [--metrics pesq,stoi,mel_distance,spk_sim,mos] [--tag jmas]
+        [--metrics pesq,stoi,mel_distance,spk_sim,mos] [--tag jmas] \\
+        [--sim_judge resemblyzer|wavlm_large_sv] [--mos_judge distillmos|utmos22_strong] [--sv_checkpoint ...]
 
 Writes ``OUT/per_utt.tsv`` (one line per utterance, ``nan`` where undefined) and
 ``OUT/metrics.json`` (``{"axis": "reconstruction", "tag", "metrics": {name: mean}, "n",
-"directions", "n_nan", ...}``).  Hypotheses are ``HYP_DIR/<utt>.wav``; all audio is read
+"directions", "n_nan", "judges": {name: judge}, ...}``).  Hypotheses are ``HYP_DIR/<utt>.wav``; all audio is read
 as 16 kHz mono (resampled/downmixed when needed).
 """
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 from espnet_plugin.errors import DataError
-from espnet_plugin.metrics.cli import (add_scoring_args, default_tag, find_missing_hyps, load_wav_16k, record_extras,
-                                      start, write_per_utt)
+from espnet_plugin.metrics.cli import (add_scoring_args, chosen_judges, default_tag, find_missing_hyps, judges_record,
+                                      load_wav_16k, record_extras, start, write_per_utt)
 
 logger = logging.getLogger("score_recon")
 
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     refs = read_scp(args.ref_scp)  # inputs are checked before the judges are loaded
     hyp_dir = Path(args.hyp_dir)
     missing = find_missing_hyps(refs, hyp_dir, args.ref_scp, args.allow_missing)
-    metrics = resolve_metrics(names, "reconstruction")
+    metrics = resolve_metrics(names, "reconstruction", chosen_judges(args))
     root = Path(args.ref_scp).parent
     per_utt: dict[str, dict[str, float]] = {}
     for utt, spec in tqdm(refs.items(), desc="score_recon", disable=None):
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         out / "metrics.json", axis="reconstruction", tag=args.tag or default_tag(args.out_dir),
         metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
         n_nan=n_nan, n_missing=len(missing), ref_scp=os.path.abspath(args.ref_scp),
-        hyp_dir=os.path.abspath(args.hyp_dir), per_utt=["per_utt.tsv"],
+        hyp_dir=os.path.abspath(args.hyp_dir), per_utt=["per_utt.tsv"], judges=judges_record(metrics),
         **record_extras(args),
     )
     logger.info("%s: %s", out / "metrics.json", rec["metrics"])

@@ -2,7 +2,8 @@
 
     python -m espnet_plugin.bin.score_tts --list test_pairs.tsv --hyp_dir exp/tts_jmas/gen/wav \\
         --out_dir exp/tts_jmas/score_test [--ref_text data/test/text] \\
-        [--asr_judge pocketsphinx|whisper_large_v3] [--metrics wer,cer,spk_sim,mos] [--tag jmas]
+        [--asr_judge pocketsphinx|whisper_large_v3] [--metrics wer,cer,spk_sim,mos] [--tag jmas] \\
+        [--sim_judge resemblyzer|wavlm_large_sv] [--mos_judge distillmos|utmos22_strong] [--whisper_model ...]
 
 ``--list``: tab-separated ``utt  prompt_wav  prompt_text  target_text`` (an optional first
 line starting with ``utt<TAB>`` is a header; relative wav paths are resolved against the
@@ -11,12 +12,14 @@ working directory, then the list's directory).  Outputs are ``HYP_DIR/<utt>.wav`
 
 Writes ``OUT/per_utt.tsv`` (per-utterance WER/CER, SIM, MOS and the judge's transcript),
 ``OUT/asr_hyp.txt`` and ``OUT/metrics.json`` (axis ``generation``).  WER/CER are corpus
-level (see :mod:`espnet_plugin.metrics.generation`).  An ASR judge whose weights are not
-available locally is skipped with a log message (WER/CER then absent, never 0).
+level (see :mod:`espnet_plugin.metrics.generation`). ``metrics.json`` names the judge behind each
+value (``"judges"``). A chosen judge (``--asr_judge``, ``--sim_judge``, ``--mos_judge``) whose weights
+are not available locally is an error naming it and the option that provides them.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -74,13 +77,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Entry point; returns the metrics.json record."""
     from tqdm import tqdm
 
-    from espnet_plugin.metrics.cli import (default_tag, find_missing_hyps, load_wav_16k, record_extras, start,
-                                          write_per_utt)
+    from espnet_plugin.metrics.cli import (chosen_judges, default_tag, find_missing_hyps, judges_record, load_wav_16k,
+                                          record_extras, start, write_per_utt)
     from espnet_plugin.io.kaldi_dir import read_text
     from espnet_plugin.metrics import judges
     from espnet_plugin.metrics.generation import error_count_columns
-    from espnet_plugin.metrics.registry import (JudgeUnavailable, average_scores, resolve_metrics,
-                                                score_utterance, write_metrics_json)
+    from espnet_plugin.metrics.registry import average_scores, resolve_metrics, score_utterance, write_metrics_json
 
     args = get_parser().parse_args(argv)
     names = start(args)
@@ -117,22 +119,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         logger.warning("%s SKIPPED: they need the probe's decoded transcripts (--probe_hyp_text), "
                        "which were not given", probe_names)
         probe_names = []
-    metrics = resolve_metrics(names, "generation")
+    asr_name = "pocketsphinx" if judge_is_probe else args.asr_judge  # probe: transcripts made beforehand
+    if not judge_is_probe and args.asr_judge not in [j.name for j in judges.available_judges("asr")]:
+        raise ConfigError(f"--asr_judge {args.asr_judge!r}: unknown; known: "
+                          f"{[j.name for j in judges.available_judges('asr')] + ['probe']}")
+    metrics = resolve_metrics(names, "generation", {**chosen_judges(args), "asr": asr_name})
+    if judge_is_probe:
+        metrics = [dataclasses.replace(m, judge="probe") if m.judge_kind == "asr" else m for m in metrics]
     corpus = [m for m in metrics if m.aggregate == "corpus"]
     asr = None
     if corpus and judge_is_probe:
         asr = lambda _wav, _utt: probe_hyp.get(_utt, "")  # noqa: E731 (decoded beforehand)
-    elif corpus:
-        try:
-            _judge = judges.get_asr_judge(args.asr_judge)
-            asr = lambda wav, _utt: _judge(wav)  # noqa: E731
-        except KeyError as exc:
-            raise ConfigError(f"--asr_judge {args.asr_judge!r}: {exc}") from exc
-        except JudgeUnavailable as exc:
-            logger.warning("ASR judge %s SKIPPED (%s): %s not computed", args.asr_judge, exc,
-                           [m.name for m in corpus])
-            metrics = [m for m in metrics if m.aggregate != "corpus"]
-            corpus = []
+    elif corpus:  # a chosen judge that cannot load is an error (JudgeUnavailable says how to provide it)
+        _judge = judges.get_asr_judge(args.asr_judge)
+        asr = lambda wav, _utt: _judge(wav)  # noqa: E731
     root = Path(args.list).parent
     per_utt: dict[str, dict[str, object]] = {}
     refs, hyps = [], []
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
         n_nan={m.name: n_nan.get(m.name, 0) for m in metrics if m.aggregate == "mean"},
         n_missing=len(missing), asr_judge=args.asr_judge if asr is not None else None,
-        per_utt=["per_utt.tsv"],
+        per_utt=["per_utt.tsv"], judges=judges_record(metrics),
         list=os.path.abspath(args.list), hyp_dir=os.path.abspath(args.hyp_dir),
         **record_extras(args),
     )

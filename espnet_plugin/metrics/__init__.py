@@ -2,8 +2,9 @@
 
 * :mod:`.registry` - ``Metric``, ``register_metric``, ``get_metric``, ``available_metrics``,
   per-utterance scoring helpers and the ``metrics.json`` writer.
-* :mod:`.judges` - offline judge models (DistillMOS, Resemblyzer, PocketSphinx) and online
-  ones (Whisper, UTMOS, WavLM-SV) that are skipped when their weights are not local.
+* :mod:`.judges` - the judge registry (``available_judges``): embedded judges (DistillMOS,
+  Resemblyzer, PocketSphinx) and the paper's (:mod:`.paper_judges`: Whisper-large-v3, WavLM-Large
+  ECAPA-TDNN SV for SIM-o, UTMOS22 strong), loaded from local files only.
 * :mod:`.reconstruction`, :mod:`.generation`, :mod:`.understanding` - the metrics.
 * :mod:`.missing` - the missing-value policy: the worst value a failed item counts as, per metric.
 * :mod:`.overall` - ``compute_scores``: axis scores relative to baselines + overall score.

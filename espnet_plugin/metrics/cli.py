@@ -118,7 +118,15 @@ def add_scoring_args(p: argparse.ArgumentParser, default_metrics: Sequence[str],
     p.add_argument("--hyp_dir", required=True, help=f"directory with <utt>.wav {what}s")
     p.add_argument("--out_dir", required=True)
     p.add_argument("--metrics", default=",".join(default_metrics),
-                   help="comma-separated metrics (online ones: utmos, spk_sim_wavlm)")
+                   help="comma-separated metrics (opt-in online ones: utmos, spk_sim_wavlm)")
+    from espnet_plugin.metrics.judges import DEFAULT_JUDGES, available_judges
+    from espnet_plugin.metrics.paper_judges import PATH_OPTIONS
+
+    for kind, what in (("sim", "spk_sim"), ("mos", "mos")):
+        p.add_argument(f"--{kind}_judge", default=DEFAULT_JUDGES[kind],
+                       choices=[j.name for j in available_judges(kind)], help=f"the judge behind {what}")
+    for opt, env in PATH_OPTIONS.items():
+        p.add_argument(f"--{opt}", default=None, help=f"judge weights (sets {env}; see metrics/paper_judges.py)")
     p.add_argument("--tag", default=None, help="row name in the summary (default: from out_dir)")
     p.add_argument("--margins", default=None, help="'m1,m2' recorded for margin-sweep plots")
     p.add_argument("--allow_missing", action="store_true",
@@ -131,9 +139,28 @@ def add_scoring_args(p: argparse.ArgumentParser, default_metrics: Sequence[str],
 
 def start(args: argparse.Namespace) -> List[str]:
     """Set up logging and threads for a scorer; returns the requested metric names."""
+    import os
+
+    from espnet_plugin.metrics.paper_judges import PATH_OPTIONS
+
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_threads(args.num_threads)
+    for opt, env in PATH_OPTIONS.items():  # the judges' loaders read these
+        if getattr(args, opt, None):
+            os.environ[env] = getattr(args, opt)
     return [m.strip() for m in args.metrics.split(",") if m.strip()]
+
+
+def chosen_judges(args: argparse.Namespace) -> dict:
+    """``{judge_kind: name}`` of the scorer's options (``--sim_judge``, ``--mos_judge``, ``--asr_judge``)."""
+    return {k: getattr(args, f"{k}_judge") for k in ("asr", "sim", "mos") if getattr(args, f"{k}_judge", None)}
+
+
+def judges_record(metrics: Sequence, **more: str) -> dict:
+    """``{metric name: judge name}`` for ``metrics.json`` (every metric with a known judge, plus ``more``)."""
+    rec = {m.name: m.judge for m in metrics if m.judge}
+    rec.update(more)
+    return rec
 
 
 def record_extras(args: argparse.Namespace) -> dict:

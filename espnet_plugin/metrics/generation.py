@@ -5,17 +5,17 @@
   ``WER = 100 * (S + D + I) / N_ref_words`` summed over the test set (``jiwer``), after
   :func:`normalize_text` on both sides.  Corpus level (not a mean of per-utterance rates) so
   that short sentences do not dominate; per-utterance rates are still written by the bin.
-* ``spk_sim`` (higher): Resemblyzer cosine similarity between the prompt and the output
-  (the SIM-o protocol with an offline speaker encoder).
-* ``mos`` (higher): DistillMOS of the output.
-* ``utmos``, ``spk_sim_wavlm``: online variants, skipped when their weights are not local.
+* ``spk_sim`` (higher): SIM-o, the speaker judge's cosine similarity between the prompt and the
+  output (``--sim_judge``: Resemblyzer by default, ``wavlm_large_sv`` as F5-TTS in the paper recipe).
+* ``mos`` (higher): the MOS judge's estimate of the output (DistillMOS by default, UTMOS22 strong).
+* ``utmos``, ``spk_sim_wavlm``: opt-in extra columns, skipped when their weights are not local.
 """
 from __future__ import annotations
 
 import logging
 import re
 import unicodedata
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -102,21 +102,21 @@ def char_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return _error_rate(refs, hyps, "characters")
 
 
-@register_metric("wer", direction="lower", axis="generation", needs=("refs", "hyps"),
+@register_metric("wer", direction="lower", axis="generation", needs=("refs", "hyps"), judge_kind="asr",
                  aggregate="corpus", unit="%", description="ASR-judge WER of the output, %")
 def tts_wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus WER (%) of ASR transcripts ``hyps`` of the generated audio vs target ``refs``."""
     return word_error_rate(refs, hyps)
 
 
-@register_metric("cer", direction="lower", axis="generation", needs=("refs", "hyps"),
+@register_metric("cer", direction="lower", axis="generation", needs=("refs", "hyps"), judge_kind="asr",
                  aggregate="corpus", unit="%", description="ASR-judge CER of the output, %")
 def tts_cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus CER (%) of ASR transcripts of the generated audio vs target text."""
     return char_error_rate(refs, hyps)
 
 
-@register_metric("wer_probe", direction="lower", axis="generation", needs=("refs", "hyps"),
+@register_metric("wer_probe", direction="lower", axis="generation", needs=("refs", "hyps"), judge="asr_probe",
                  aggregate="corpus", unit="%",
                  description="WER of the output from the Fbank ASR probe trained on the corpus' real audio, %")
 def tts_wer_probe(refs: Sequence[str], hyps: Sequence[str]) -> float:
@@ -124,7 +124,7 @@ def tts_wer_probe(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return word_error_rate(refs, hyps)
 
 
-@register_metric("cer_probe", direction="lower", axis="generation", needs=("refs", "hyps"),
+@register_metric("cer_probe", direction="lower", axis="generation", needs=("refs", "hyps"), judge="asr_probe",
                  aggregate="corpus", unit="%",
                  description="CER of the output from the Fbank ASR probe, %")
 def tts_cer_probe(refs: Sequence[str], hyps: Sequence[str]) -> float:
@@ -132,18 +132,18 @@ def tts_cer_probe(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return char_error_rate(refs, hyps)
 
 
-@register_metric("spk_sim", direction="higher", axis="generation", needs=("prompt", "hyp"),
-                 description="speaker similarity prompt vs output (Resemblyzer cosine)")
-def tts_spk_sim(prompt: np.ndarray, hyp: np.ndarray) -> float:
-    """Resemblyzer cosine similarity of the prompt and the generated clip (SIM-o)."""
-    return judges.speaker_similarity(prompt, hyp)
+@register_metric("spk_sim", direction="higher", axis="generation", needs=("prompt", "hyp"), judge_kind="sim",
+                 description="speaker similarity prompt vs output (SIM-o: the speaker judge's cosine)")
+def tts_spk_sim(prompt: np.ndarray, hyp: np.ndarray, judge: Optional[Callable] = None) -> float:
+    """SIM-o: speaker-judge cosine similarity of the prompt and the generated clip (default Resemblyzer)."""
+    return float((judge or judges.speaker_similarity)(prompt, hyp))
 
 
-@register_metric("mos", direction="higher", axis="generation", needs=("hyp",),
-                 description="DistillMOS estimate of the output, 1..5")
-def tts_mos(hyp: np.ndarray) -> float:
-    """DistillMOS quality estimate of the generated clip."""
-    return judges.mos_distillmos(hyp)
+@register_metric("mos", direction="higher", axis="generation", needs=("hyp",), judge_kind="mos",
+                 description="MOS estimate of the output by the MOS judge, 1..5")
+def tts_mos(hyp: np.ndarray, judge: Optional[Callable] = None) -> float:
+    """MOS-judge quality estimate of the generated clip (default DistillMOS)."""
+    return float((judge or judges.mos_distillmos)(hyp))
 
 
 judges.add_online_judges("generation", pair=("prompt", "hyp"))

@@ -1,34 +1,39 @@
-"""Judge models used by the metrics: lazily loaded once per process and cached.
+"""Judge models: one registry of named judges, lazily loaded once per process and cached.
 
-Offline judges (weights ship inside their wheels, no network):
+A judge is a model that measures something a metric reports: ``asr`` (wav -> transcript, for WER/CER),
+``sim`` ((wav_a, wav_b) -> speaker cosine, for ``spk_sim``), ``mos`` (wav -> MOS estimate, for ``mos``).
+The metric names stay the same whichever judge is chosen; ``metrics.json`` names the judge behind
+each value (``"judges": {"spk_sim": "wavlm_large_sv", ...}``).
 
-* MOS: ``distillmos.ConvTransformerSQAModel()`` (DistillMOS, a distilled XLS-R SQA model),
+Embedded judges (weights ship inside their wheels, no network; the embedded recipe's defaults,
+``DEFAULT_JUDGES``):
+
+* ``distillmos`` (mos): ``distillmos.ConvTransformerSQAModel()`` (a distilled XLS-R SQA model),
   input a (B, N) 16 kHz waveform tensor, output (B, 1) MOS in [1, 5].
-* Speaker similarity: ``resemblyzer.VoiceEncoder("cpu")``; ``embed_utterance(preprocess_wav(x))``
+* ``resemblyzer`` (sim): ``resemblyzer.VoiceEncoder("cpu")``; ``embed_utterance(preprocess_wav(x))``
   is an L2-normalised (256,) d-vector (non-negative entries), cosine = dot product.
   ``preprocess_wav`` normalises the volume and removes long silences with WebRTC VAD.
-* ASR: ``pocketsphinx.Decoder(samprate=16000)`` with its bundled US-English model; weak on
-  robotic/synthetic voices but fully independent of the systems under test.
+* ``pocketsphinx`` (asr): ``pocketsphinx.Decoder(samprate=16000)`` with its bundled US-English model;
+  weak on robotic/synthetic voices but fully independent of the systems under test.
 
-Online judges (need weights that are normally downloaded from a hub): ``whisper_large_v3``
-(ASR), ``utmos`` (UTMOS22 strong) and ``wavlm_sv`` (WavLM x-vector speaker verification).
-Their loaders only look at local files (``local_files_only``/env vars below) and raise
-:class:`JudgeUnavailable` when the weights are not there, so the metric is skipped.
-
-* ``ESPNET_PLUGIN_WHISPER``: HF model id or local dir (default ``openai/whisper-large-v3``,
-  from the HF cache only).
-* ``ESPNET_PLUGIN_UTMOS_DIR``: local checkout of ``tarepan/SpeechMOS`` (hub cache with weights).
-* ``ESPNET_PLUGIN_WAVLM_SV``: HF id or local dir (default ``microsoft/wavlm-base-plus-sv``).
+The paper's judges (``PAPER_JUDGES``, as F5-TTS evaluates; :mod:`.paper_judges`): ``whisper_large_v3``
+(asr), ``wavlm_large_sv`` (sim, SIM-o) and ``utmos22_strong`` (mos). Their weights come from a local
+path or the local model-hub cache, never from the network; when they are not there, loading raises
+:class:`JudgeUnavailable` naming the judge, what it tried and the option / environment variable that
+provides it. ``wavlm_base_plus_sv`` (``ESPNET_PLUGIN_WAVLM_SV``: HF id or local dir, default
+``microsoft/wavlm-base-plus-sv``) backs the opt-in column ``spk_sim_wavlm``.
 """
 from __future__ import annotations
 
 import functools
 import logging
 import os
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
+from espnet_plugin.errors import ConfigError
 from espnet_plugin.metrics.registry import JudgeUnavailable, Metric, add_metric
 
 logger = logging.getLogger(__name__)
@@ -132,93 +137,102 @@ def asr_pocketsphinx(wav: np.ndarray) -> str:
     return "" if hyp is None else str(hyp.hypstr)
 
 
-def _check_local(name: str, what: str, env: str) -> None:
-    """Raise JudgeUnavailable early (without importing transformers) when ``name`` is neither
-    an existing directory nor a model id present in the local Hugging Face cache."""
-    if os.path.isdir(name):
-        return
-    if name.startswith((".", "/", "~")) or name.count("/") != 1:
-        raise JudgeUnavailable(f"{what}: {name!r} is not a local directory; set {env}")
-    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub")
-    if not os.path.isdir(os.path.join(cache, "models--" + name.replace("/", "--"))):
-        raise JudgeUnavailable(f"{what}: {name!r} is not in the local HF cache {cache}; "
-                               f"set {env} to a local model dir")
+# --------------------------------------------------------------------- the judge registry
+JUDGE_KINDS = ("asr", "sim", "mos")
+DEFAULT_JUDGES = {"asr": "pocketsphinx", "sim": "resemblyzer", "mos": "distillmos"}  # embedded, offline
+PAPER_JUDGES = {"asr": "whisper_large_v3", "sim": "wavlm_large_sv", "mos": "utmos22_strong"}  # F5-TTS's
 
 
-def _load_whisper() -> Callable[[np.ndarray], str]:
-    """Whisper large-v3 from local files only; raises JudgeUnavailable otherwise."""
-    name = os.environ.get("ESPNET_PLUGIN_WHISPER", "openai/whisper-large-v3")
-    _check_local(name, "Whisper", "ESPNET_PLUGIN_WHISPER")
-    try:
-        import torch
-        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+@dataclass(frozen=True)
+class Judge:
+    """A named judge model.
 
-        proc = WhisperProcessor.from_pretrained(name, local_files_only=True)
-        model = WhisperForConditionalGeneration.from_pretrained(name, local_files_only=True)
-    except Exception as exc:  # ImportError, OSError (not in cache), ...
-        raise JudgeUnavailable(
-            f"Whisper weights {name!r} not available locally ({type(exc).__name__}); "
-            "set ESPNET_PLUGIN_WHISPER to a local model dir"
-        ) from exc
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    model = model.to(dev).eval()
+    Attributes:
+        name: registry name (``--asr_judge`` / ``--sim_judge`` / ``--mos_judge`` value).
+        kind: ``"asr"`` (wav -> str), ``"sim"`` ((wav, wav) -> float) or ``"mos"`` (wav -> float);
+            every wav is an (N,) float 16 kHz array.
+        model: one line naming the model and where its weights come from.
+        load: zero-argument callable returning the judge function; raises :class:`JudgeUnavailable`.
+        offline: True when the weights ship with an installed wheel.
+        provide: how to provide the weights when they are missing (options / env vars).
+    """
 
-    def transcribe(wav: np.ndarray) -> str:
-        feats = proc(_as_f32(wav), sampling_rate=SR, return_tensors="pt").input_features
-        with torch.no_grad():
-            ids = model.generate(feats.to(dev), language="en", task="transcribe")
-        return proc.batch_decode(ids, skip_special_tokens=True)[0]
-
-    return transcribe
+    name: str
+    kind: str
+    model: str
+    load: Callable[[], Callable]
+    offline: bool = False
+    provide: str = ""
 
 
-ASR_JUDGES: dict[str, Callable[[], Callable[[np.ndarray], str]]] = {
-    "pocketsphinx": lambda: asr_pocketsphinx,
-    "whisper_large_v3": _load_whisper,
-}
+_JUDGES: dict[str, Judge] = {}
+
+
+def add_judge(judge: Judge, *, overwrite: bool = False) -> Judge:
+    """Register ``judge``. Raises ConfigError on a bad kind or a taken name."""
+    if judge.kind not in JUDGE_KINDS:
+        raise ConfigError(f"judge {judge.name!r}: kind {judge.kind!r} not in {JUDGE_KINDS}")
+    if judge.name in _JUDGES and not overwrite:
+        raise ConfigError(f"judge {judge.name!r} is already registered")
+    _JUDGES[judge.name] = judge
+    return judge
+
+
+def available_judges(kind: Optional[str] = None) -> list[Judge]:
+    """All registered judges (of one ``kind`` when given), sorted by (kind, name)."""
+    return sorted((j for j in _JUDGES.values() if kind is None or j.kind == kind), key=lambda j: (j.kind, j.name))
+
+
+def judge_info(name: str, kind: Optional[str] = None) -> Judge:
+    """The :class:`Judge` called ``name``. Raises ConfigError when unknown or of another kind."""
+    j = _JUDGES.get(name)
+    if j is None or (kind is not None and j.kind != kind):
+        known = [x.name for x in available_judges(kind)]
+        raise ConfigError(f"unknown {kind or ''} judge {name!r}; known: {known}".replace("  ", " "))
+    return j
 
 
 @functools.lru_cache(maxsize=None)
-def get_asr_judge(name: str) -> Callable[[np.ndarray], str]:
-    """Return the transcription function of ASR judge ``name`` (cached).
+def get_judge(name: str, kind: Optional[str] = None) -> Callable:
+    """The loaded function of judge ``name`` (cached per process).
 
     Raises:
-        JudgeUnavailable: the judge's weights cannot be loaded here.
-        KeyError: unknown judge name (see ``ASR_JUDGES``).
+        ConfigError: unknown name, or not of ``kind``.
+        JudgeUnavailable: its weights cannot be loaded here (the message says how to provide them).
     """
-    if name not in ASR_JUDGES:
-        raise KeyError(f"unknown ASR judge {name!r}; known: {sorted(ASR_JUDGES)}")
-    return ASR_JUDGES[name]()
+    return judge_info(name, kind).load()
 
 
-# ---------------------------------------------------------------- online MOS / SIM
-def load_utmos() -> Callable[[np.ndarray], float]:
-    """UTMOS22 strong from a local SpeechMOS checkout (``ESPNET_PLUGIN_UTMOS_DIR``)."""
-    d = os.environ.get("ESPNET_PLUGIN_UTMOS_DIR")
-    if not d or not os.path.isdir(d):
-        raise JudgeUnavailable(
-            "UTMOS needs a local tarepan/SpeechMOS checkout with cached weights: "
-            "set ESPNET_PLUGIN_UTMOS_DIR"
-        )
-    try:
-        import torch
+def unavailable(judge: str, tried: str, provide: str, exc: Optional[BaseException] = None) -> JudgeUnavailable:
+    """The error of a judge that cannot be loaded: names the judge, what was tried and how to provide it."""
+    why = f" ({type(exc).__name__}: {str(exc)[:300]})" if exc is not None else ""
+    return JudgeUnavailable(f"judge {judge} cannot be loaded offline: tried {tried}{why}. "
+                            f"Provide it with {provide}")
 
-        model = torch.hub.load(d, "utmos22_strong", source="local", trust_repo=True).eval()
-    except Exception as exc:
-        raise JudgeUnavailable(f"UTMOS could not be loaded from {d}: {exc}") from exc
 
-    def utmos(hyp: np.ndarray) -> float:
-        with torch.no_grad():
-            return float(model(torch.from_numpy(_as_f32(hyp))[None], SR).reshape(-1)[0])
+def hf_cache_dir() -> str:
+    """The local Hugging Face hub cache (``HF_HUB_CACHE``, else ``$HF_HOME/hub``)."""
+    return os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub")
 
-    return utmos
+
+def check_local_hf(name: str, judge: str, provide: str) -> None:
+    """Raise :func:`unavailable` early (without importing transformers) when ``name`` is neither an
+    existing directory nor a model id present in the local Hugging Face cache."""
+    if os.path.isdir(name):
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise unavailable(judge, f"{name!r} (not a local directory)", provide)
+    if not os.path.isdir(os.path.join(hf_cache_dir(), "models--" + name.replace("/", "--"))):
+        raise unavailable(judge, f"{name!r} (not a local directory, not in the local HF cache "
+                                 f"{hf_cache_dir()})", provide)
 
 
 def load_wavlm_sv() -> Callable[[np.ndarray, np.ndarray], float]:
-    """WavLM x-vector speaker verification model from local files only."""
+    """WavLM-Base-Plus x-vector speaker verification (transformers) from local files only."""
     name = os.environ.get("ESPNET_PLUGIN_WAVLM_SV", "microsoft/wavlm-base-plus-sv")
-    _check_local(name, "WavLM speaker model", "ESPNET_PLUGIN_WAVLM_SV")
+    provide = "ESPNET_PLUGIN_WAVLM_SV=<local model dir or HF id in the local cache>"
+    check_local_hf(name, "wavlm_base_plus_sv", provide)
     try:
         import torch
         from transformers import AutoFeatureExtractor, WavLMForXVector
@@ -226,10 +240,7 @@ def load_wavlm_sv() -> Callable[[np.ndarray, np.ndarray], float]:
         fe = AutoFeatureExtractor.from_pretrained(name, local_files_only=True)
         model = WavLMForXVector.from_pretrained(name, local_files_only=True).eval()
     except Exception as exc:
-        raise JudgeUnavailable(
-            f"WavLM speaker model {name!r} not available locally ({type(exc).__name__}); "
-            "set ESPNET_PLUGIN_WAVLM_SV to a local model dir"
-        ) from exc
+        raise unavailable("wavlm_base_plus_sv", repr(name), provide, exc) from exc
 
     def embed(x: np.ndarray) -> "torch.Tensor":
         inp = fe(_as_f32(x), sampling_rate=SR, return_tensors="pt")
@@ -242,13 +253,38 @@ def load_wavlm_sv() -> Callable[[np.ndarray, np.ndarray], float]:
     return sim
 
 
+add_judge(Judge("pocketsphinx", "asr", "PocketSphinx, bundled US-English model (wheel)",
+                lambda: asr_pocketsphinx, offline=True))
+add_judge(Judge("resemblyzer", "sim", "Resemblyzer d-vector cosine (weights in the wheel)",
+                lambda: speaker_similarity, offline=True))
+add_judge(Judge("distillmos", "mos", "DistillMOS (weights in the wheel)", lambda: mos_distillmos, offline=True))
+add_judge(Judge("wavlm_base_plus_sv", "sim", "WavLM-Base-Plus x-vector SV (transformers, microsoft/wavlm-base-plus-sv)",
+                lambda: load_wavlm_sv(), provide="ESPNET_PLUGIN_WAVLM_SV"))
+
+
+def get_asr_judge(name: str) -> Callable[[np.ndarray], str]:
+    """The transcription function of ASR judge ``name`` (cached).
+
+    Raises:
+        JudgeUnavailable: the judge's weights cannot be loaded here.
+        KeyError: unknown judge name (see :func:`available_judges`).
+    """
+    if name not in [j.name for j in available_judges("asr")]:
+        raise KeyError(f"unknown ASR judge {name!r}; known: {[j.name for j in available_judges('asr')]}")
+    return get_judge(name, "asr")
+
+
+get_asr_judge.cache_clear = get_judge.cache_clear  # type: ignore[attr-defined]
+
+
 def add_online_judges(axis: str, pair: tuple, align: Optional[Callable] = None) -> None:
-    """Register the online-weight judges of ``axis``: ``utmos`` (on ``hyp``) and ``spk_sim_wavlm``
-    (WavLM x-vector cosine of the two inputs named by ``pair``, e.g. ``("ref", "hyp")``, first passed
-    through ``align(a, b) -> (a, b)`` when given). Their loaders raise :class:`JudgeUnavailable`
-    without local weights, and the metrics are then skipped."""
+    """Register the opt-in columns of ``axis`` with a fixed online judge: ``utmos`` (utmos22_strong on
+    ``hyp``) and ``spk_sim_wavlm`` (wavlm_base_plus_sv cosine of the two inputs named by ``pair``,
+    e.g. ``("ref", "hyp")``, first passed through ``align(a, b) -> (a, b)`` when given). Without local
+    weights these columns are skipped (they are extras; a judge chosen with ``--mos_judge`` /
+    ``--sim_judge`` is not: it fails with the loader's message)."""
     def utmos_loader():
-        f = load_utmos()
+        f = get_judge("utmos22_strong", "mos")
         return lambda hyp: f(hyp)
 
     def wavlm_loader():
@@ -256,7 +292,10 @@ def add_online_judges(axis: str, pair: tuple, align: Optional[Callable] = None) 
         first, second = pair
         return lambda **kw: f(*(align(kw[first], kw[second]) if align else (kw[first], kw[second])))
 
-    add_metric(Metric("utmos", "higher", None, axis, ("hyp",), loader=utmos_loader,
+    add_metric(Metric("utmos", "higher", None, axis, ("hyp",), loader=utmos_loader, judge="utmos22_strong",
                       description="UTMOS22 strong MOS estimate (online weights)"))
     add_metric(Metric("spk_sim_wavlm", "higher", None, axis, tuple(pair), loader=wavlm_loader,
-                      description="WavLM x-vector cosine (online weights)"))
+                      judge="wavlm_base_plus_sv", description="WavLM x-vector cosine (online weights)"))
+
+
+from espnet_plugin.metrics import paper_judges  # noqa: E402,F401  (registers the paper's judges)

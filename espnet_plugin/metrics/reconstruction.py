@@ -13,13 +13,16 @@ the metric's worst value, :mod:`espnet_plugin.metrics.missing`):
   ``mean_{f,t} |log(max(M_ref, 1e-5)) - log(max(M_hyp, 1e-5))|`` with 16 kHz, n_fft 1024,
   Hann window 1024, hop 256, centred frames, 80 Slaney mel bands 0-8000 Hz (Slaney norm,
   as librosa/HiFi-GAN), magnitude (power 1) spectrogram.  Lower is better, 0 for identity.
-* ``spk_sim``: Resemblyzer cosine similarity ref vs hyp (see ``judges``).
-* ``mos``: DistillMOS estimate of ``hyp`` alone.
+* ``spk_sim``: speaker-judge cosine similarity ref vs hyp (``--sim_judge``: Resemblyzer by default,
+  ``wavlm_large_sv`` in the paper recipe; see ``judges``).
+* ``mos``: MOS-judge estimate of ``hyp`` alone (``--mos_judge``: DistillMOS by default, UTMOS22 strong
+  in the paper recipe).
 """
 from __future__ import annotations
 
 import functools
 import logging
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -69,7 +72,7 @@ def align_pair(ref: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return r[:n], h[:n]
 
 
-@register_metric("pesq", direction="higher", axis="reconstruction",
+@register_metric("pesq", direction="higher", axis="reconstruction", judge="pesq_wb",
                  description="wide-band PESQ (P.862.2 MOS-LQO), 1.02..4.64")
 def pesq_wb(ref: np.ndarray, hyp: np.ndarray) -> float:
     """Wide-band PESQ of ``hyp`` against ``ref`` (16 kHz); NaN (logged) on silence or failure."""
@@ -85,7 +88,7 @@ def pesq_wb(ref: np.ndarray, hyp: np.ndarray) -> float:
         return float("nan")
 
 
-@register_metric("stoi", direction="higher", axis="reconstruction",
+@register_metric("stoi", direction="higher", axis="reconstruction", judge="pystoi",
                  description="STOI intelligibility, 0..1")
 def stoi(ref: np.ndarray, hyp: np.ndarray) -> float:
     """STOI of ``hyp`` against ``ref`` (16 kHz, pystoi resamples to 10 kHz); NaN on silence."""
@@ -131,7 +134,7 @@ def log_mel(wav: np.ndarray) -> np.ndarray:
     return torch.log(torch.clamp(mel, min=MEL_FLOOR)).numpy()
 
 
-@register_metric("mel_distance", direction="lower", axis="reconstruction",
+@register_metric("mel_distance", direction="lower", axis="reconstruction", judge="log_mel_l1",
                  description="L1 distance of log-mel spectrograms (80 bands, hop 256)")
 def mel_distance(ref: np.ndarray, hyp: np.ndarray) -> float:
     """``mean |log_mel(ref) - log_mel(hyp)|`` after trimming to the shorter clip (0 = identical)."""
@@ -142,19 +145,20 @@ def mel_distance(ref: np.ndarray, hyp: np.ndarray) -> float:
     return float(np.mean(np.abs(log_mel(r) - log_mel(h))))
 
 
-@register_metric("spk_sim", direction="higher", axis="reconstruction",
-                 description="speaker similarity ref vs hyp (Resemblyzer cosine)")
-def spk_sim(ref: np.ndarray, hyp: np.ndarray) -> float:
-    """Resemblyzer cosine similarity of ``ref`` and ``hyp``; NaN when either lacks speech."""
+@register_metric("spk_sim", direction="higher", axis="reconstruction", judge_kind="sim",
+                 description="speaker similarity ref vs hyp (cosine of the speaker judge's embeddings)")
+def spk_sim(ref: np.ndarray, hyp: np.ndarray, judge: Optional[Callable] = None) -> float:
+    """Speaker-judge cosine similarity of ``ref`` and ``hyp`` trimmed to a common length
+    (``judge(a, b)``; default Resemblyzer); NaN when either lacks speech."""
     r, h = align_pair(ref, hyp)
-    return judges.speaker_similarity(r, h)
+    return float((judge or judges.speaker_similarity)(r, h))
 
 
-@register_metric("mos", direction="higher", axis="reconstruction", needs=("hyp",),
-                 description="DistillMOS estimate of the resynthesis, 1..5")
-def mos(hyp: np.ndarray) -> float:
-    """DistillMOS quality estimate of ``hyp`` alone."""
-    return judges.mos_distillmos(hyp)
+@register_metric("mos", direction="higher", axis="reconstruction", needs=("hyp",), judge_kind="mos",
+                 description="MOS estimate of the resynthesis by the MOS judge, 1..5")
+def mos(hyp: np.ndarray, judge: Optional[Callable] = None) -> float:
+    """MOS-judge quality estimate of ``hyp`` alone (``judge(wav)``; default DistillMOS)."""
+    return float((judge or judges.mos_distillmos)(hyp))
 
 
 judges.add_online_judges("reconstruction", pair=("ref", "hyp"), align=align_pair)

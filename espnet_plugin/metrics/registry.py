@@ -18,6 +18,11 @@ value (the missing-value policy, :mod:`espnet_plugin.metrics.missing`);
 Online metrics (UTMOS, WavLM speaker similarity, ...) have no ``fn`` but a ``loader`` that
 builds it from locally available weights; when the loader raises :class:`JudgeUnavailable`
 the metric is skipped with one log message (it is never reported as 0).
+
+Judge-backed metrics (``judge_kind`` ``"sim"``, ``"mos"`` or ``"asr"``: ``spk_sim``, ``mos``, ``wer``)
+measure through a model that the scorer chooses (``--sim_judge`` ...; :mod:`.judges`);
+:func:`resolve_metrics` binds the chosen judge, and ``Metric.judge`` names it for ``metrics.json``.
+A chosen judge that cannot be loaded is an error, never a skipped column.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ import json
 import logging
 import math
 import os
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence, Union
 
@@ -58,6 +65,9 @@ class Metric:
             :class:`JudgeUnavailable`.
         description: one line for tables and ``--help``.
         unit: display unit (``"%"``, ``"dB"``, ``""``).
+        judge_kind: ``"asr"``, ``"sim"`` or ``"mos"`` when a chosen judge model measures it (``fn``
+            then takes that judge's function as keyword ``judge``; corpus metrics get transcripts).
+        judge: name of the judge (or algorithm) behind the value, written to ``metrics.json``.
     """
 
     name: str
@@ -69,6 +79,8 @@ class Metric:
     loader: Optional[Callable[[], Callable[..., float]]] = None
     description: str = ""
     unit: str = ""
+    judge_kind: Optional[str] = None
+    judge: str = ""
     _skip_reason: Optional[str] = field(default=None, repr=False)
 
     @property
@@ -139,6 +151,8 @@ def register_metric(
     aggregate: Literal["mean", "corpus"] = "mean",
     description: str = "",
     unit: str = "",
+    judge_kind: Optional[str] = None,
+    judge: str = "",
     overwrite: bool = False,
 ) -> Callable[[Callable[..., float]], Callable[..., float]]:
     """Decorator registering ``fn`` as metric ``name`` on ``axis``; returns ``fn`` unchanged.
@@ -154,7 +168,7 @@ def register_metric(
         add_metric(
             Metric(name=name, direction=direction, fn=fn, axis=axis, needs=tuple(needs),
                    aggregate=aggregate, description=description or (fn.__doc__ or "").strip()
-                   .split("\n")[0], unit=unit),
+                   .split("\n")[0], unit=unit, judge_kind=judge_kind, judge=judge),
             overwrite=overwrite,
         )
         return fn
@@ -205,17 +219,33 @@ def direction_of(key: str) -> Optional[str]:
 
 
 # ------------------------------------------------------------------ evaluation helpers
-def resolve_metrics(names: Sequence[str], axis: str) -> list[Metric]:
+def resolve_metrics(names: Sequence[str], axis: str, judges: Optional[Mapping[str, str]] = None) -> list[Metric]:
     """Registry entries for ``names`` on ``axis``, dropping (with one log line each) online
     metrics whose weights cannot be loaded.
 
+    Args:
+        judges: ``{judge_kind: judge name}`` for the judge-backed metrics (``{"sim": "wavlm_large_sv"}``);
+            a kind not given gets :data:`judges.DEFAULT_JUDGES` (the embedded judges). A judge-backed
+            metric comes back as a copy with ``fn`` bound to the judge and ``judge`` set to its name.
     Raises:
-        ConfigError: an unknown name.
+        ConfigError: an unknown metric or judge name.
+        JudgeUnavailable: a chosen judge cannot be loaded (the message names it and how to provide it).
     """
+    from espnet_plugin.metrics import judges as J
+
+    chosen = {**J.DEFAULT_JUDGES, **{k: v for k, v in (judges or {}).items() if v}}
     out = []
     for n in names:
         m = get_metric(n, axis=axis)
-        if m.resolve() is not None:
+        if m.judge_kind is not None:
+            name = chosen[m.judge_kind]
+            J.judge_info(name, m.judge_kind)
+            if m.aggregate == "corpus":  # its transcripts are made by the caller with that judge
+                out.append(dataclasses.replace(m, judge=name))
+            else:
+                fn = functools.partial(m.fn, judge=J.get_judge(name, m.judge_kind))
+                out.append(dataclasses.replace(m, fn=fn, judge=name))
+        elif m.resolve() is not None:
             out.append(m)
     return out
 
@@ -313,7 +343,8 @@ def write_metrics_json(
     """Write the ``metrics.json`` every scoring stage produces (read by ``summarize``).
 
     Schema: ``{"axis", "tag", "metrics": {name: mean or null}, "n", "directions": {name:
-    "higher"|"lower"}, ...extra}`` (e.g. ``n_nan``, ``asr_judge``, ``margins``).  Non-finite
+    "higher"|"lower"}, ...extra}`` (e.g. ``n_nan``, ``asr_judge``, ``margins``, and ``judges``:
+    ``{name: judge}``, the model or algorithm behind each value, for the tables).  Non-finite
     values are written as ``null`` (JSON has no NaN).  Directions default to the registry's.
 
     Raises:

@@ -20,14 +20,14 @@ from espnet_plugin.metrics.generation import char_error_rate, word_error_rate
 from espnet_plugin.metrics.registry import register_metric
 
 
-@register_metric("wer", direction="lower", axis="understanding", needs=("refs", "hyps"),
+@register_metric("wer", direction="lower", axis="understanding", needs=("refs", "hyps"), judge="asr_probe",
                  aggregate="corpus", unit="%", description="ASR-probe WER, %")
 def probe_wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus WER (%) of probe decodes ``hyps`` vs reference transcripts ``refs``."""
     return word_error_rate(refs, hyps)
 
 
-@register_metric("cer", direction="lower", axis="understanding", needs=("refs", "hyps"),
+@register_metric("cer", direction="lower", axis="understanding", needs=("refs", "hyps"), judge="asr_probe",
                  aggregate="corpus", unit="%", description="ASR-probe CER, %")
 def probe_cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus CER (%) of probe decodes vs reference transcripts."""
@@ -47,14 +47,14 @@ def accuracy(labels: Sequence[Hashable], preds: Sequence[Hashable]) -> float:
     return 100.0 * sum(a == b for a, b in zip(labels, preds)) / len(labels)
 
 
-@register_metric("sid_acc", direction="higher", axis="understanding", needs=("labels", "preds"),
+@register_metric("sid_acc", direction="higher", axis="understanding", needs=("labels", "preds"), judge="sid_probe",
                  aggregate="corpus", unit="%", description="speaker-id probe accuracy, %")
 def speaker_id_accuracy(labels: Sequence[Hashable], preds: Sequence[Hashable]) -> float:
     """Speaker-identification accuracy (%) of the probe's predictions."""
     return accuracy(labels, preds)
 
 
-@register_metric("kws_acc", direction="higher", axis="understanding", needs=("labels", "preds"),
+@register_metric("kws_acc", direction="higher", axis="understanding", needs=("labels", "preds"), judge="kws_probe",
                  aggregate="corpus", unit="%", description="keyword-spotting probe accuracy, %")
 def keyword_accuracy(labels: Sequence[Hashable], preds: Sequence[Hashable]) -> float:
     """Keyword-spotting accuracy (%) of the probe's predictions."""

@@ -60,6 +60,9 @@ single_seed_configs=""  # With --svae_seeds: configs trained with the first seed
 tts_margins=true        # Latent TTS for the margin sweep's configs (false: their generation and overall cells stay empty).
 inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and latents.
 metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
+sim_judge=resemblyzer   # Speaker judge behind spk_sim (stages 9, 16, 22): resemblyzer (embedded) or wavlm_large_sv (SIM-o, F5-TTS).
+mos_judge=distillmos    # MOS judge behind mos (stages 9, 16, 22): distillmos (embedded) or utmos22_strong (UTMOS).
+judge_args=""           # Where the judges' weights are, for every scorer, e.g. "--sv_checkpoint /ckpt/wavlm_large_finetune.pth --utmos_dir /src/SpeechMOS" (or the ESPNET_PLUGIN_* env vars).
 eval_max_utts=0         # Resynthesise and score only the first N test utterances (0 = all).
 
 # Latent TTS (stages 12-16)
@@ -142,6 +145,9 @@ Options:
     --tts_margins    # Latent TTS for the margin sweep's configs (default="${tts_margins}").
     --svae_jobs      # Configs trained side by side (default="${svae_jobs}").
     --tts_asr_judge  # probe | pocketsphinx | whisper_large_v3 (default="${tts_asr_judge}").
+    --sim_judge      # resemblyzer | wavlm_large_sv | wavlm_base_plus_sv (default="${sim_judge}").
+    --mos_judge      # distillmos | utmos22_strong (default="${mos_judge}").
+    --judge_args     # judge weight paths for the scorers (default="${judge_args}").
     --probe_baselines  # fbank teacher judge (default="${probe_baselines}").
     --probe_judge    # the probe baseline that judges generated speech (default="${probe_judge}").
     --datadir / --dumpdir / --expdir   # Where data, dumps and experiments go (default="${datadir}", "${dumpdir}", "${expdir}").
@@ -466,11 +472,12 @@ run_config() {
         stage_msg 9 "Score reconstruction of ${svae_tag} (${metrics})"
         # a JMAS config records its (m1, m2): the summary's margin plot places it in the sweep's grid
         local margins; margins=$(${python} -m espnet_plugin.bin.make_margin_configs --margins_of ${svae_config})
-        local key; key=$(hash_of ${dec}/wav.scp ${dec}/.done "${metrics}" "${margins}")
+        local key; key=$(hash_of ${dec}/wav.scp ${dec}/.done "${metrics}" "${margins}" "${sim_judge} ${mos_judge}")
         if is_done ${dec}/scores/.done "${key}"; then log "  up to date: ${dec}/scores/metrics.json"; else
             ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${dec}/ref_wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
-                --metrics ${metrics} --tag ${svae_tag} ${margins:+--margins ${margins}}
+                --metrics ${metrics} --tag ${svae_tag} ${margins:+--margins ${margins}} \
+                --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args}
             mark_done ${dec}/scores/.done "${key}"
         fi
         log "  $(tr -d '\n' < ${dec}/scores/metrics.json | cut -c1-300)"

@@ -2,8 +2,14 @@
 # The paper setting (GPU): LibriTTS for the VAE and the TTS, LibriSpeech train-clean-100 for probing,
 # LibriSpeech-PC test-clean for zero-shot TTS evaluation; WavLM-Large layer 23 teacher (s3prl).
 #   ./run.sh --ngpu 4                                   # all stages, the JMAS-VAE
-#   ./run.sh --svae_configs "vanilla tas daxis mcos mdms jmas jmas_fixed mel_vocoder"   # the comparison
+#   ./run.sh --svae_configs "vanilla tas daxis mcos mdms jmas jmas_fixed semantic mel_vocoder"   # the comparison
 #   CMD_BACKEND=slurm ./run.sh --ngpu 8 --num_nodes 2   # on a Slurm cluster (see cmd.sh)
+# Judges (as the paper and F5-TTS report): Whisper-large-v3 WER, SIM-o from WavLM-Large ECAPA-TDNN
+# speaker verification, UTMOS22 strong. Their weights are read locally, never downloaded:
+#   ./run.sh --judge_args "--whisper_model /models/whisper-large-v3 --sv_checkpoint /models/wavlm_large_finetune.pth \
+#            --sv_wavlm_large /models/WavLM-Large.pt --utmos_dir /src/SpeechMOS"
+# (or the ESPNET_PLUGIN_* variables of espnet_plugin/metrics/paper_judges.py; a judge that cannot
+# load stops its scoring stage with a message naming it and the option to set).
 set -e
 set -u
 set -o pipefail
@@ -20,6 +26,9 @@ test_sets="test_clean"
     --fs 16000 \
     --teacher wavlm_large \
     --teacher_layer 23 \
+    --tts_asr_judge whisper_large_v3 \
+    --sim_judge wavlm_large_sv \
+    --mos_judge utmos22_strong \
     --svae_configs jmas \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \

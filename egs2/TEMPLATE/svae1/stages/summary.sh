@@ -15,18 +15,18 @@ score_ground_truth() {
     for d in ${expdir}/svae_*/decode_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
     for d in ${expdir}/tts_*/gen_${test_set}; do [ -f ${d}/pairs.tsv ] && pairs=${d}/pairs.tsv && break; done
     if [ -n "${ref}" ]; then
-        local key; key=$(hash_of ${ref} "${metrics}")
+        local key; key=$(hash_of ${ref} "${metrics}" "${sim_judge} ${mos_judge}")
         if is_done ${gt}/recon/.done "${key}"; then log "  ground truth (reconstruction judges): up to date"; else
             gt_wav_dir ${ref} ${gt}/recon/wav
             ${decode_cmd} ${gt}/recon/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${ref} --hyp_dir ${gt}/recon/wav --out_dir ${gt}/recon/scores \
-                --metrics ${metrics} --tag ground_truth
+                --metrics ${metrics} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args} --tag ground_truth
             mark_done ${gt}/recon/.done "${key}"
         fi
     fi
     if [ -n "${pairs}" ]; then
         local judge_model=${expdir}/probe_${probe_judge}/${probe_inference_model}
-        local key; key=$(hash_of ${pairs} ${dumpdir}/raw/${test_set}/wav.scp "${tts_asr_judge}" ${judge_model})
+        local key; key=$(hash_of ${pairs} ${dumpdir}/raw/${test_set}/wav.scp "${tts_asr_judge} ${sim_judge} ${mos_judge}" ${judge_model})
         if is_done ${gt}/gen/.done "${key}"; then log "  ground truth (generation judges): up to date"; else
             gt_wav_dir <(cut -f1 ${pairs} | grep -v '^utt$' | awk 'NR==FNR { k[$1]; next } ($1 in k)' - \
                 ${dumpdir}/raw/${test_set}/wav.scp) ${gt}/gen/wav
@@ -37,7 +37,8 @@ score_ground_truth() {
             fi
             ${decode_cmd} ${gt}/gen/score.log ${python} -m espnet_plugin.bin.score_tts \
                 --list ${pairs} --hyp_dir ${gt}/gen/wav --out_dir ${gt}/gen/scores \
-                --asr_judge ${tts_asr_judge} --tag ground_truth ${probe_opt}
+                --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args} \
+                --tag ground_truth ${probe_opt}
             mark_done ${gt}/gen/.done "${key}"
         fi
     fi

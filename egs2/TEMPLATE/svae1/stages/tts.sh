@@ -140,7 +140,7 @@ score_generation() {
     local gen=${tts_exp}/gen_${test_set}
     stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
     local judge_model=${expdir}/probe_${probe_judge}/${probe_inference_model}
-    local key; key=$(hash_of ${gen}/.done "${tts_asr_judge}" ${judge_model})
+    local key; key=$(hash_of ${gen}/.done "${tts_asr_judge} ${sim_judge} ${mos_judge}" ${judge_model})
     if is_done ${gen}/scores/.done "${key}"; then log "  up to date: ${gen}/scores/metrics.json"; else
         local probe_opt=""
         if [ -f "${judge_model}" ]; then
@@ -156,7 +156,8 @@ score_generation() {
         # shellcheck disable=SC2086
         ${_icmd} --gpu ${_ngpu_inf} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
             --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
-            --asr_judge ${tts_asr_judge} --tag ${svae_tag} ${probe_opt}
+            --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args} \
+            --tag ${svae_tag} ${probe_opt}
         mark_done ${gen}/scores/.done "${key}"
     fi
     log "  $(tr -d '\n' < ${gen}/scores/metrics.json | cut -c1-300)"
