@@ -131,8 +131,9 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         if not self._teacher:
             from espnet_plugin.distill.teacher import Teacher
 
-            extra = [x for x in self.teacher_layers() if x is not None]
-            self._teacher.append(Teacher(**self.teacher_conf, extra_layers=extra))
+            conf = dict(self.teacher_conf)
+            extra = [x for x in self.teacher_layers() if x is not None] + list(conf.pop("extra_layers", None) or [])
+            self._teacher.append(Teacher(**conf, extra_layers=extra))
         t = self._teacher[0]
         if getattr(t, "_device", None) != device:
             t.to(device)
