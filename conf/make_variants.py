@@ -2,12 +2,19 @@
 """Regenerate the loss variants of a base speech-VAE config (descript-audio-codec style).
 
     python conf/make_variants.py conf/tuning/train_svae_vanilla.yaml   # writes train_svae_<variant>.yaml beside it
+    python conf/make_variants.py conf/cpu/train_svae_vanilla.yaml jmas_2layer   # only that variant
 
 Each variant is the base with only its ``distill_conf`` block replaced, so
 ``diff <base> <variant>`` shows the loss and nothing else (a test checks it). One exception,
 stated here and checked by the same test: the Semantic-VAE baseline (``semantic``) also changes
 two ``model_conf`` weights, KL 1e-3 -> 0.01 and mel loss 0 -> 15 (the paper's baseline setting,
 ../shared/reference/LOSSES.md), on top of the shared MR-STFT, adversarial and feature-matching losses.
+
+``jmas_2layer`` is the "two terms on two teacher layers" variant (LOSSES.md item 7): the pairwise
+term on a lower layer (``LOWER_LAYER`` of the base's folder; our choice, the paper's layer is not
+published), the per-frame term on the teacher's configured layer. The CPU folders use layer 1 of
+the 3-layer tiny HuBERT (whose configured layer is -1 = 2); a cached run dumps the lower layer
+too (recipe: ``--teacher_extra_layers``).
 """
 import sys
 from pathlib import Path
@@ -21,6 +28,8 @@ FIXED = "    weighting: fixed\n    w_ssl: 1.0\n"
 SEMANTIC = "    -   {name: tas}\n    projection: {direction: teacher_to_latent, head: conv}\n" + FIXED
 MDMS = "    -   {name: mdms, conf: {m2: 0.25, scope: batch}}\n"
 MCOS = "    -   {name: mcos, conf: {m1: 0.5}}\n"
+LOWER_LAYER = {"tuning": 12, "cpu": 1, "evidence": 1}   # the pairwise term's layer in jmas_2layer
+MDMS_LOW = "    -   {name: mdms, layer: LOWER, conf: {m2: 0.25, scope: batch}}\n"
 VARIANTS = {
     "tas": "    -   {name: tas}\n" + PROJ + ADAPTIVE,
     "daxis": "    -   {name: daxis}\n" + PROJ + ADAPTIVE,
@@ -29,6 +38,7 @@ VARIANTS = {
     "jmas": MDMS + MCOS + PROJ + ADAPTIVE,
     "jmas_fixed": MDMS + MCOS + PROJ + FIXED,
     "semantic": SEMANTIC,
+    "jmas_2layer": MDMS_LOW + MCOS + PROJ + ADAPTIVE,
 }
 # model_conf lines a variant changes besides its loss block: {variant: {base line: new line}}
 MODEL_CONF = {
@@ -37,14 +47,17 @@ MODEL_CONF = {
 }
 
 
-def main(base_path: str) -> None:
+def main(base_path: str, only: str = "") -> None:
     base = Path(base_path)
+    lower = str(LOWER_LAYER.get(base.resolve().parent.name, 12))
     text = base.read_text()
     if BLOCK not in text:
         sys.exit(f"{base}: no vanilla block {BLOCK!r}")
     for name, terms in VARIANTS.items():
+        if only and name != only:
+            continue
         out = base.with_name(f"train_svae_{name}.yaml")
-        variant = text.replace(BLOCK, "distill_conf:\n    terms:\n" + terms)
+        variant = text.replace(BLOCK, "distill_conf:\n    terms:\n" + terms.replace("LOWER", lower))
         for old, new in MODEL_CONF.get(name, {}).items():
             if old not in variant:
                 sys.exit(f"{base}: no line {old!r} for variant {name!r}")
@@ -54,4 +67,4 @@ def main(base_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

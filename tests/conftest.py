@@ -4,7 +4,12 @@ Everything is made once per test session under pytest's tmp dir and is small eno
 - ``speech_corpus``: 8 espeak-ng utterances (2 speakers, 16 kHz mono) as a Kaldi dir;
 - ``fbank_cache``: s3prl ``fbank`` teacher features dumped by ``espnet_plugin.bin.dump_teacher``
   (spectral upstreams are for unit tests only; the recipe uses a learned teacher);
-- ``trained_vae``: a tiny vanilla VAE trained for two iterations through ESPnet's trainer.
+- ``trained_vae``: a tiny vanilla VAE trained for two iterations through ESPnet's trainer;
+- ``hubert_teacher``: a checkpoint of the tiny HuBERT of ``conf/teacher/hubert_tiny_cpu.yaml``
+  (3 layers, 96-d, hop 320), built by ESPnet's HuBERT task with random weights (no pretraining:
+  the tests check alignment and plumbing, not feature quality), loaded by s3prl as
+  ``espnet_hubert_local``; ``hubert_cache``: its features dumped with layer -1 (= 2) in
+  ``feats.scp`` and layer 1 in ``feats_l1.scp``.
 """
 
 from __future__ import annotations
@@ -87,6 +92,41 @@ def fbank_cache(speech_corpus, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def hubert_teacher(tmp_path_factory) -> Path:
+    """``model.pth`` (+ ``config.yaml`` beside it) of the tiny HuBERT teacher, random weights."""
+    import torch
+    import yaml
+
+    from espnet2.tasks.hubert import HubertTask
+
+    d = tmp_path_factory.mktemp("hubert_tiny")
+    conf = yaml.safe_load((ROOT / "conf" / "teacher" / "hubert_tiny_cpu.yaml").read_text())
+    (d / "tokens").write_text("".join(f"{i}\n" for i in range(conf["num_classes"])))
+    args = HubertTask.get_parser().parse_args([
+        "--config", str(ROOT / "conf" / "teacher" / "hubert_tiny_cpu.yaml"), "--output_dir", str(d),
+        "--token_list", str(d / "tokens")])
+    torch.manual_seed(0)
+    model = HubertTask.build_model(args)
+    (d / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), d / "model.pth")
+    return d / "model.pth"
+
+
+HUBERT_CONF = ["--upstream", "espnet_hubert_local", "--layer", "-1", "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def hubert_cache(speech_corpus, hubert_teacher, tmp_path_factory) -> Path:
+    """Two-layer teacher cache of ``hubert_teacher``: layer 2 (``feats.scp``) and layer 1 (``feats_l1.scp``)."""
+    from espnet_plugin.bin import dump_teacher
+
+    out = tmp_path_factory.mktemp("teacher") / "hubert"
+    dump_teacher.main(["--wav_scp", str(speech_corpus / "wav.scp"), "--output_dir", str(out),
+                       *HUBERT_CONF, "--path", str(hubert_teacher), "--extra_layers", "1"])
+    return out
+
+
 TINY_OVERRIDES = [
     "--segment_size", "4000", "--batch_size", "2", "--max_epoch", "1", "--num_iters_per_epoch", "2",
     "--num_workers", "0", "--decoder_conf", "dim=32",
@@ -97,8 +137,10 @@ TINY_OVERRIDES = [
 ]
 
 
-def svae_train_cmd(config: Path, corpus: Path, out: Path, cache: Path | None = None, extra=()) -> list[str]:
-    """Command-line arguments of ``espnet_plugin.bin.svae_train`` for a tiny CPU run on ``corpus``."""
+def svae_train_cmd(config: Path, corpus: Path, out: Path, cache: Path | None = None, extra=(),
+                   teacher=("upstream=fbank", "layer=0")) -> list[str]:
+    """Command-line arguments of ``espnet_plugin.bin.svae_train`` for a tiny CPU run on ``corpus``
+    (``teacher``: its ``--teacher_conf`` items, matching ``cache``)."""
     cmd = [
         "--config", str(config), "--output_dir", str(out), "--ngpu", "0",
         "--train_data_path_and_name_and_type", f"{corpus}/wav.scp,audio,sound",
@@ -112,8 +154,9 @@ def svae_train_cmd(config: Path, corpus: Path, out: Path, cache: Path | None = N
         cmd += [
             "--train_data_path_and_name_and_type", f"{cache}/feats.scp,teacher_feats,kaldi_ark",
             "--valid_data_path_and_name_and_type", f"{cache}/feats.scp,teacher_feats,kaldi_ark",
-            "--teacher_conf", "upstream=fbank", "--teacher_conf", "layer=0",
         ]
+        for item in teacher:
+            cmd += ["--teacher_conf", item]
     return cmd + list(extra)
 
 

@@ -24,14 +24,24 @@ def _terms(cfg: Path) -> int:
     return len((yaml.safe_load(cfg.read_text()).get("distill_conf") or {}).get("terms") or [])
 
 
+def _named_layers(cfg: Path) -> bool:
+    return any("layer" in t for t in (yaml.safe_load(cfg.read_text()).get("distill_conf") or {}).get("terms") or [])
+
+
 @pytest.mark.parametrize("config", CPU_CONFIGS, ids=lambda p: p.stem)
-def test_one_gan_step_per_cpu_config(config, speech_corpus, fbank_cache, tmp_path):
-    """ESPnet's GANTrainer runs both optimizers; config.yaml rebuilds the same model."""
+def test_one_gan_step_per_cpu_config(config, speech_corpus, fbank_cache, request, tmp_path):
+    """ESPnet's GANTrainer runs both optimizers; config.yaml rebuilds the same model.
+
+    Configs whose terms name teacher layers train from the two-layer tiny-HuBERT cache (fbank has one layer).
+    """
     from espnet_plugin.bin import svae_train
 
     out = tmp_path / config.stem
-    cache = fbank_cache if _terms(config) else None
-    svae_train.main(svae_train_cmd(config, speech_corpus, out, cache))
+    cache, teacher = (fbank_cache if _terms(config) else None), ("upstream=fbank", "layer=0")
+    if _named_layers(config):
+        cache = request.getfixturevalue("hubert_cache")
+        teacher = ("upstream=espnet_hubert_local", f"path={request.getfixturevalue('hubert_teacher')}", "layer=-1")
+    svae_train.main(svae_train_cmd(config, speech_corpus, out, cache, teacher=teacher))
     log = (out / "config.yaml").read_text()
     assert "distill_conf" in log
     ckpt = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)

@@ -3,17 +3,22 @@
 
     python -m espnet_plugin.bin.dump_teacher --wav_scp dump/raw/train/wav.scp \
         --output_dir dump/teacher/<tag>/train --upstream wavlm_large --layer 23 [--path ckpt] \
-        [--num_jobs N --job_index I] [--device cuda]
+        [--extra_layers 12 ...] [--num_jobs N --job_index I] [--device cuda]
     python -m espnet_plugin.bin.dump_teacher --output_dir ... --merge N     # after N parallel jobs
 
 Writes ``feats.scp`` / ``feats*.ark`` (one (T', F) float32 matrix per utterance, at the teacher's
 frame rate) and ``teacher_info.json`` (the teacher's identity: upstream, checkpoint fingerprint,
 layer, frame hop, dim). Training refuses a cache whose identity differs from its teacher config.
+Each ``--extra_layers`` layer L goes to its own ``feats_l<L>.scp`` / ``feats_l<L>*.ark`` (L resolved,
+>= 0) and is listed as ``extra_layers`` in the info; ``feats.scp`` always holds ``--layer``, so a
+dump without ``--extra_layers`` is the single-layer cache it always was. One upstream pass per
+utterance serves all layers.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from espnet_plugin.distill.teacher import CACHE_INFO, Teacher
+from espnet_plugin.distill.teacher import CACHE_INFO, Teacher, layer_scp_name
 from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
 from espnet_plugin.io.audio import load_audio, resolve_listed_path
@@ -37,7 +42,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", required=True)
     p.add_argument("--upstream", default="wavlm_large")
     p.add_argument("--path", default=None, help="local checkpoint for *_local upstreams")
-    p.add_argument("--layer", type=int, default=23)
+    p.add_argument("--layer", type=int, default=23, help="the cache's own layer (feats.scp)")
+    p.add_argument("--extra_layers", type=int, nargs="*", default=[],
+                   help="more hidden-state layers, each into feats_l<L>.scp (terms that name a layer)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--num_jobs", type=int, default=1)
     p.add_argument("--job_index", type=int, default=1, help="1-based, as ESPnet's JOB")
@@ -52,24 +59,29 @@ def write_info(teacher: Teacher, out: Path, suffix: str = "") -> None:
 
 
 def merge_jobs(out: Path, n: int) -> None:
-    """``feats.<i>.scp`` and ``teacher_info.json.<i>`` of jobs 1..n -> ``feats.scp`` + ``teacher_info.json``.
+    """``feats.<i>.scp`` and ``teacher_info.json.<i>`` of jobs 1..n -> ``feats.scp`` + ``teacher_info.json``
+    (and ``feats_l<L>.<i>.scp`` -> ``feats_l<L>.scp`` for the extra layers the info lists).
 
     Raises:
         DataError: a job left no output (it failed or is still running), or two jobs used
             different teachers (their info files differ): the cache would mix features.
     """
-    parts = [out / f"feats.{i}.scp" for i in range(1, n + 1)]
     infos = [out / f"{CACHE_INFO}.{i}" for i in range(1, n + 1)]
-    missing = [str(p) for p in parts + infos if not p.is_file()]
-    if missing:
-        raise DataError(f"cannot merge the teacher cache in {out}: missing job outputs {missing}")
-    texts = {p.read_text() for p in infos}
-    if len(texts) != 1:
+    missing = [str(p) for p in infos if not p.is_file()]
+    texts = {p.read_text() for p in infos if p.is_file()}
+    if len(texts) > 1:
         raise DataError(f"cannot merge the teacher cache in {out}: the {n} jobs used different teachers "
                         f"({', '.join(p.name for p in infos)} differ)")
-    merge_scps(parts, out / "feats.scp")
+    stems = ["feats"] + [layer_scp_name(x)[: -len(".scp")] for x in
+                         (json.loads(next(iter(texts))).get("extra_layers") or [] if texts else [])]
+    groups = {stem: [out / f"{stem}.{i}.scp" for i in range(1, n + 1)] for stem in stems}
+    missing = [str(p) for parts in groups.values() for p in parts if not p.is_file()] + missing
+    if missing:
+        raise DataError(f"cannot merge the teacher cache in {out}: missing job outputs {missing}")
+    for stem, parts in groups.items():
+        merge_scps(parts, out / f"{stem}.scp")
     os.replace(infos[0], out / CACHE_INFO)
-    for p in parts + infos[1:]:
+    for p in [p for parts in groups.values() for p in parts] + infos[1:]:
         p.unlink()
 
 
@@ -81,18 +93,24 @@ def main(cmd=None) -> None:
     if args.merge:  # no teacher needed: every job recorded its teacher's identity
         merge_jobs(out, args.merge)
         return
-    teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer).to(args.device)
+    teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer,
+                      extra_layers=args.extra_layers).to(args.device)
     wavs = read_scp(args.wav_scp)
     keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
     root = Path(args.wav_scp).parent
-    logging.info(f"teacher {args.upstream} layer {teacher.layer} ({teacher.feature_dim}-d, hop {teacher.downsample_rate}) on {len(keys)} utts")
-    with atomic_ark_writer(out / f"feats{suffix}.ark", out / f"feats{suffix}.scp") as writer:
+    logging.info(f"teacher {args.upstream} layer {teacher.layer} (+ extra {teacher.extra_layers}) "
+                 f"({teacher.feature_dim}-d, hop {teacher.downsample_rate}) on {len(keys)} utts")
+    stems = {None: "feats", **{x: layer_scp_name(x)[: -len(".scp")] for x in teacher.extra_layers}}
+    with contextlib.ExitStack() as stack:
+        writers = {layer: stack.enter_context(atomic_ark_writer(out / f"{stem}{suffix}.ark", out / f"{stem}{suffix}.scp"))
+                   for layer, stem in stems.items()}
         for key in tqdm(keys, desc=f"teacher features{suffix}", mininterval=5, file=sys.stderr):
             wav = load_audio(resolve_listed_path(wavs[key], root), 16000, utt_id=key)
             wav = torch.from_numpy(wav).to(args.device)
-            feats, _ = teacher(wav[None])
-            writer[key] = feats[0].cpu().numpy().astype(np.float32)
+            feats, _ = teacher.features(wav[None], layers=list(writers))
+            for layer, writer in writers.items():
+                writer[key] = feats[layer][0].cpu().numpy().astype(np.float32)
     write_info(teacher, out, suffix="" if args.num_jobs == 1 else f".{args.job_index}")
 
 

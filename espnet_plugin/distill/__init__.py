@@ -34,6 +34,7 @@ _EXPORTS = {
     "VAVAEWeighting": "weighting",
     "Distiller": "distiller",
     "align_time": "distiller",
+    "term_layers": "distiller",
 }
 
 __all__ = sorted(_EXPORTS)

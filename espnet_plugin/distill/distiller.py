@@ -39,6 +39,11 @@ def _layer_key(layer: Any) -> Optional[int]:
         raise ConfigError(f"teacher layer {layer!r} is not an integer") from exc
 
 
+def term_layers(terms: Optional[Sequence[Mapping[str, Any]]]) -> list[int]:
+    """Teacher layers named by terms' ``layer`` keys (config values, unresolved), sorted, unique."""
+    return sorted({_layer_key(t.get("layer")) for t in terms or [] if isinstance(t, Mapping)} - {None})
+
+
 class Distiller(nn.Module):
     """Alignment loss between the VAE latent and frozen teacher features.
 
@@ -48,8 +53,9 @@ class Distiller(nn.Module):
         terms: list of dicts ``{"name": str, "weight": float = 1.0, "conf": dict = {},
             "layer": int | None = None, "projection": dict | None = None}``; ``name`` is looked
             up with :func:`build_term`; ``layer`` picks the teacher layer from a dict of features
-            (None = the single tensor); ``projection`` gives the term its own head (otherwise the
-            shared one). An empty list is the vanilla VAE: zero loss, no stats.
+            (None = the teacher's configured layer: the single tensor, or the dict's ``None``
+            key); ``projection`` gives the term its own head (otherwise the shared one). An empty
+            list is the vanilla VAE: zero loss, no stats.
         projection: keyword arguments of :func:`build_projection` for the shared head
             (``latent_dim``/``teacher_dim`` are filled in). Default: ``Linear(D, F)``.
         weighting: "fixed" | "adaptive" | "adaptive_vavae", or a dict ``{"name": ..., **conf}``.
@@ -131,6 +137,8 @@ class Distiller(nn.Module):
             return f
         feats = {_layer_key(k): v for k, v in f.items()}
         if layer is None:
+            if None in feats:  # the teacher's configured layer
+                return feats[None]
             if len(feats) != 1:
                 raise ConfigError(
                     f"a term has layer=None but the teacher gave layers {sorted(feats, key=str)}"
@@ -152,7 +160,8 @@ class Distiller(nn.Module):
 
         Args:
             z: latent after reparameterisation (B, T, D).
-            f: teacher features (B, T', F) at the teacher's frame rate, or {layer: (B, T', F)}.
+            f: teacher features (B, T', F) at the teacher's frame rate, or {layer: (B, T', F)}
+                (key ``None`` = the teacher's configured layer).
             mask: (B, T) bool, True = valid latent frame (None = all valid).
             ref_loss: unweighted reconstruction loss (0-dim), needed by adaptive weighting.
             adaptive_params: theta of adaptive weighting (the encoder's last conv weight, bias).

@@ -13,7 +13,9 @@ may add choices through the entry-point groups ``espnet_plugin.encoders``,
 and alignment terms through ``espnet_plugin.distill_losses``.
 
 Data: ``audio`` (wav.scp, ``sound``) and optionally ``teacher_feats`` (the teacher cache
-``feats.scp``, ``kaldi_ark``), whose ``teacher_info.json`` must match ``teacher_conf``.
+``feats.scp``, ``kaldi_ark``), whose ``teacher_info.json`` must match ``teacher_conf``. Terms that
+name another teacher ``layer`` read it from the same cache directory (``feats_l<L>.scp``, see
+:mod:`espnet_plugin.distill.teacher`); the preprocessor adds it to the batch.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ from espnet_plugin.vae.generator import SpeechVAE
 from espnet_plugin.vae.preprocess import SpeechVAEPreprocessor
 
 
-def find_teacher_cache(args: argparse.Namespace) -> Optional[Path]:
-    """The directory of the ``teacher_feats`` scp given as training data, if any."""
-    for spec in getattr(args, "train_data_path_and_name_and_type", None) or []:
+def find_teacher_cache(args: argparse.Namespace, train: bool = True) -> Optional[Path]:
+    """The directory of the ``teacher_feats`` scp given as training (or validation) data, if any."""
+    specs = getattr(args, "train_data_path_and_name_and_type" if train else "valid_data_path_and_name_and_type", None)
+    for spec in specs or []:
         path, name = spec[0], spec[1]
         if name == "teacher_feats":
             return Path(path).parent
@@ -93,14 +96,23 @@ class SpeechVAETask(AbsTask):
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):
         if not args.use_preprocessor:
             return None
-        cache = find_teacher_cache(args)
-        teacher_hop = None
+        cache = find_teacher_cache(args, train) or find_teacher_cache(args)
+        teacher_hop, extra = None, {}
         if cache is not None:
-            from espnet_plugin.distill.teacher import read_cache_info
+            import kaldiio
 
-            teacher_hop = int(read_cache_info(cache)["downsample_rate"])
+            from espnet_plugin.distill import term_layers
+            from espnet_plugin.distill.teacher import cache_layer_scp, read_cache_info
+
+            info = read_cache_info(cache)
+            teacher_hop = int(info["downsample_rate"])
+            for layer in term_layers((args.distill_conf or {}).get("terms")):
+                scp = cache_layer_scp(cache, layer, info)
+                extra[layer] = None if scp is None else kaldiio.load_scp(str(scp))
         hop = encoder_hop_length(args)  # from the encoder's config, without building the model
-        return SpeechVAEPreprocessor(train=train, segment_size=args.segment_size, hop_length=hop, teacher_hop=teacher_hop)
+        return SpeechVAEPreprocessor(
+            train=train, segment_size=args.segment_size, hop_length=hop, teacher_hop=teacher_hop, extra_feats=extra
+        )
 
     @classmethod
     def build_iter_factory(cls, args: argparse.Namespace, distributed_option, mode: str, kwargs=None):
@@ -150,14 +162,14 @@ class SpeechVAETask(AbsTask):
         terms = conf.pop("terms", None) or []
         if not terms:
             return None  # the vanilla VAE
-        from espnet_plugin.distill import Distiller
+        from espnet_plugin.distill import Distiller, term_layers
 
         teacher_dim = conf.pop("teacher_dim", None)
         cache = find_teacher_cache(args)
         if cache is not None:
             from espnet_plugin.distill.teacher import check_cache_identity
 
-            info = check_cache_identity(cache, args.teacher_conf)
+            info = check_cache_identity(cache, args.teacher_conf, term_layers(terms))
             if teacher_dim is not None and int(teacher_dim) != int(info["feature_dim"]):
                 raise ConfigError(f"distill_conf.teacher_dim={teacher_dim} but the cache {cache} has {info['feature_dim']}")
             teacher_dim = int(info["feature_dim"])

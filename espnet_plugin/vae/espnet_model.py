@@ -24,6 +24,10 @@ Batch keys (ESPnet data loader): ``audio`` (B, N) with ``audio_lengths``, and op
 ``espnet_plugin.bin.dump_teacher``). Without cached features and with alignment terms, the
 teacher runs on the fly; it is built lazily and kept *outside* the state dict (checkpoints
 stay small and the teacher is never trained), moved to the batch's device on first use.
+Terms that name a teacher ``layer`` get it from ``teacher_feats_l<layer>`` (cache path, added
+by the preprocessor) or from the same on-the-fly teacher pass; the distiller receives
+``{None: configured layer, layer: feats, ...}``. Both paths give ``ceil(N / hop)`` teacher
+frames for N samples, frame i at samples [i*hop, (i+1)*hop) (``espnet_plugin.distill.teacher``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from torch import nn
 
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
+from espnet_plugin.errors import ConfigError
 from espnet_plugin.vae.ema import build_generator_ema, fill_missing_ema
 from espnet_plugin.vae.generator import SpeechVAE
 from espnet_plugin.vae.losses import (
@@ -138,12 +143,43 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         if not self._teacher:
             from espnet_plugin.distill.teacher import Teacher
 
-            self._teacher.append(Teacher(**self.teacher_conf))
+            conf = dict(self.teacher_conf)
+            extra = [x for x in self.teacher_layers() if x is not None] + list(conf.pop("extra_layers", None) or [])
+            self._teacher.append(Teacher(**conf, extra_layers=extra))
         t = self._teacher[0]
         if getattr(t, "_device", None) != device:
             t.to(device)
             t._device = device
         return t
+
+    def teacher_layers(self) -> List[Optional[int]]:
+        """Teacher layers the distiller reads (config keys; None = the configured layer)."""
+        return list(self.distiller.required_layers) if self.distiller is not None else []
+
+    def teacher_targets(self, audio, audio_lengths, teacher_feats, extra: Dict[str, Any]):
+        """Teacher features for the distiller: a tensor (one layer) or ``{layer: (B, T', F)}``.
+
+        Cached features come from the batch (``teacher_feats``, ``teacher_feats_l<layer>``);
+        without them the teacher runs on ``audio`` once for all the layers.
+        """
+        from espnet_plugin.vae.preprocess import layer_data_name
+
+        layers = self.teacher_layers()
+        if teacher_feats is None:
+            feats, _ = self.get_teacher(audio.device).features(audio, audio_lengths, layers)
+        else:
+            feats = {None: teacher_feats}
+            for layer in layers:
+                if layer is not None:
+                    name = layer_data_name(layer)
+                    if extra.get(name) is None:
+                        raise ConfigError(
+                            f"a term reads teacher layer {layer}, but the batch has no '{name}' "
+                            "(give the cache directory's feats.scp as teacher_feats; dump the layer "
+                            f"with dump_teacher --extra_layers)"
+                        )
+                    feats[layer] = extra[name]
+        return feats[None] if layers == [None] else feats
 
     def adaptive_params(self) -> List[nn.Parameter]:
         """theta of LOSSES.md item 5: weight and bias of the encoder's last 1x1 conv."""
@@ -163,7 +199,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         **kwargs,
     ) -> Dict[str, Any]:
         if forward_generator:
-            return self._forward_generator(audio, audio_lengths, teacher_feats)
+            return self._forward_generator(audio, audio_lengths, teacher_feats, kwargs)
         return self._forward_discriminator(audio, audio_lengths)
 
     def _use_cache(self) -> bool:
@@ -194,7 +230,7 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             self._cache = out
         return out
 
-    def _forward_generator(self, audio, audio_lengths, teacher_feats) -> Dict[str, Any]:
+    def _forward_generator(self, audio, audio_lengths, teacher_feats, extra=None) -> Dict[str, Any]:
         wav_hat, z, mask, kl, _ = self._reconstruct(audio, audio_lengths)
         wav = audio.unsqueeze(1)
 
@@ -218,12 +254,10 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
             stats.update(adv_loss=adv.detach(), fm_loss=fm.detach())
 
         if self.distiller is not None:
-            if teacher_feats is None:
-                teacher = self.get_teacher(audio.device)
-                teacher_feats, _ = teacher(audio, audio_lengths)
+            targets = self.teacher_targets(audio, audio_lengths, teacher_feats, extra or {})
             ref = stft if torch.is_grad_enabled() else None
             d_loss, d_stats = self.distiller(
-                z.transpose(1, 2), teacher_feats.detach(), mask, ref_loss=ref, adaptive_params=self.adaptive_params()
+                z.transpose(1, 2), targets, mask, ref_loss=ref, adaptive_params=self.adaptive_params()
             )
             loss = loss + d_loss
             stats.update(d_stats)

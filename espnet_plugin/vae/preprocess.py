@@ -4,17 +4,26 @@ Training crops a random ``segment_size``-sample window (the paper: 32768 samples
 is a multiple of ``align`` = lcm(latent hop, teacher hop) samples, and crops the cached teacher
 features (one frame per ``teacher_hop`` samples) at the same instant, so audio, latent frames and
 teacher frames stay aligned. Validation crops deterministically from the start.
+
+Extra teacher layers (terms that name a ``layer``) are read by utterance from their own cache scp
+(``extra_feats``) and cropped at the same frames; they leave as ``teacher_feats_l<layer>``
+(:func:`layer_data_name`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Union
+from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 
 from espnet2.train.preprocessor import AbsPreprocessor
 from espnet_plugin.errors import DataError
+
+
+def layer_data_name(layer: int) -> str:
+    """Batch key of the cached features of teacher layer ``layer`` (a term's config value)."""
+    return f"teacher_feats_l{int(layer)}"
 
 
 class SpeechVAEPreprocessor(AbsPreprocessor):
@@ -26,6 +35,9 @@ class SpeechVAEPreprocessor(AbsPreprocessor):
         hop_length: latent hop in samples (the crop start is aligned to it).
         teacher_hop: samples per cached teacher frame (None when no cache).
         min_samples: shorter clips raise :class:`DataError` (less than one latent frame cannot train).
+        extra_feats: ``{layer: utterance -> (T', F) array}`` (e.g. ``kaldiio.load_scp`` of
+            ``feats_l<L>.scp``), or ``{layer: None}`` when that layer is the cache's own
+            (``teacher_feats`` is copied); same frame hop as ``teacher_feats``.
     """
 
     def __init__(
@@ -35,6 +47,7 @@ class SpeechVAEPreprocessor(AbsPreprocessor):
         hop_length: int = 400,
         teacher_hop: Optional[int] = None,
         min_samples: Optional[int] = None,
+        extra_feats: Optional[Mapping[int, Optional[Mapping[str, np.ndarray]]]] = None,
     ):
         super().__init__(train)
         self.segment_size = segment_size or None
@@ -42,6 +55,7 @@ class SpeechVAEPreprocessor(AbsPreprocessor):
         self.teacher_hop = teacher_hop
         self.align = hop_length if not teacher_hop else hop_length * teacher_hop // math.gcd(hop_length, teacher_hop)
         self.min_samples = min_samples if min_samples is not None else hop_length
+        self.extra_feats = dict(extra_feats or {})
         if self.segment_size is not None and self.segment_size % hop_length:
             raise DataError(f"segment_size {segment_size} must be a multiple of the hop length {hop_length}")
 
@@ -59,23 +73,33 @@ class SpeechVAEPreprocessor(AbsPreprocessor):
                 f"utterance '{uid}': {audio.shape[0]} samples is shorter than one latent frame "
                 f"({self.min_samples}); filter it in the format stage"
             )
-        feats = data.get("teacher_feats")
-        if feats is not None:
+        layers: Dict[str, np.ndarray] = {}
+        if data.get("teacher_feats") is not None:
+            layers["teacher_feats"] = data["teacher_feats"]
+            for layer, table in self.extra_feats.items():
+                if table is None:
+                    layers[layer_data_name(layer)] = data["teacher_feats"]
+                    continue
+                try:
+                    layers[layer_data_name(layer)] = table[uid]
+                except KeyError as exc:
+                    raise DataError(f"utterance '{uid}': no cached teacher features of layer {layer}") from exc
+        for name, feats in layers.items():
             feats = np.asarray(feats, dtype=np.float32)
             if not np.isfinite(feats).all():
-                raise DataError(f"utterance '{uid}': cached teacher features contain NaN/Inf")
+                raise DataError(f"utterance '{uid}': cached teacher features ({name}) contain NaN/Inf")
+            layers[name] = feats
         n = audio.shape[0]
         seg = self.segment_size
         if seg is not None and n > seg:
             n_starts = (n - seg) // self.align + 1
             start = (np.random.randint(n_starts) if self.train else 0) * self.align
             audio = audio[start : start + seg]
-            if feats is not None and self.teacher_hop:
+            if self.teacher_hop:
                 f0 = start // self.teacher_hop
                 nf = -(-seg // self.teacher_hop)
-                feats = feats[f0 : f0 + nf]
+                layers = {k: v[f0 : f0 + nf] for k, v in layers.items()}
         out = dict(data)
         out["audio"] = audio
-        if feats is not None:
-            out["teacher_feats"] = feats
+        out.update(layers)
         return out

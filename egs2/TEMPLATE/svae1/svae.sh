@@ -45,6 +45,7 @@ teacher_layer=23        # Hidden-state index (-1 = last).
 teacher_config=conf/teacher/hubert_tiny_cpu.yaml  # HuBERT pretraining config (teacher=hubert_tiny).
 teacher_clusters=32     # k-means clusters of the MFCC targets (teacher=hubert_tiny).
 teacher_cache=true      # Dump teacher features once and train from the cache (else on the fly).
+teacher_extra_layers="" # More teacher layers to dump (feats_l<L>.scp), for terms that name a layer, e.g. "12".
 
 # VAE related
 svae_config=""          # Config for the speech VAE training.
@@ -135,6 +136,7 @@ Options:
     --teacher        # s3prl upstream or hubert_tiny (default="${teacher}").
     --teacher_path   # Local teacher checkpoint (default="${teacher_path}").
     --teacher_layer  # Teacher layer (default="${teacher_layer}").
+    --teacher_extra_layers  # More layers in the teacher cache, e.g. "12" for *_2layer configs (default="${teacher_extra_layers}").
     --svae_config    # Config for VAE training (default="${svae_config}").
     --svae_configs   # Several configs to compare, e.g. "vanilla tas jmas" (default="${svae_configs}").
     --svae_args      # Extra arguments for VAE training (default="${svae_args}").
@@ -236,9 +238,9 @@ teacher_file() {
 }
 teacher_dump_args() {
     if [ "${teacher}" = hubert_tiny ]; then
-        echo "--upstream espnet_hubert_local --path ${teacher_dir}/valid.loss.best.pth --layer ${teacher_layer}"
+        echo "--upstream espnet_hubert_local --path ${teacher_dir}/valid.loss.best.pth --layer ${teacher_layer}${teacher_extra_layers:+ --extra_layers ${teacher_extra_layers}}"
     else
-        echo "--upstream ${teacher} --layer ${teacher_layer}${teacher_path:+ --path ${teacher_path}}"
+        echo "--upstream ${teacher} --layer ${teacher_layer}${teacher_path:+ --path ${teacher_path}}${teacher_extra_layers:+ --extra_layers ${teacher_extra_layers}}"
     fi
 }
 
@@ -331,7 +333,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
     _tfile=$(teacher_file)
     for dset in ${train_set} ${valid_set}; do
         out=${teacher_dump}/${dset}
-        key=$(hash_of ${dumpdir}/raw/${dset}/wav.scp "${teacher}" "${teacher_layer}" ${_tfile})
+        key=$(hash_of ${dumpdir}/raw/${dset}/wav.scp "${teacher}" "${teacher_layer}" ${_tfile} ${teacher_extra_layers:+"extra=${teacher_extra_layers}"})
         if is_done ${out}/.done "${key}"; then log "  ${dset}: cache up to date (${out})"; continue; fi
         [ -f ${out}/.done ] && log "  ${dset}: teacher or data changed: recomputing the stale cache ${out}"
         rm -f ${out}/feats*.scp ${out}/feats*.ark ${out}/teacher_info.json
