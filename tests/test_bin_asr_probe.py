@@ -71,6 +71,8 @@ def probe_run(speech_corpus, trained_vae, tmp_path_factory):
 def test_probe_trained_with_espnet_on_the_frozen_latent(probe_run):
     import yaml
 
+    from espnet_plugin.vae.ema import generator_state
+
     exp = probe_run["exp"]
     cfg = yaml.safe_load((exp / "config.yaml").read_text())
     assert cfg["frontend"] == "svae_latent" and cfg["encoder"] == "blstm"
@@ -80,8 +82,10 @@ def test_probe_trained_with_espnet_on_the_frozen_latent(probe_run):
     vae = torch.load(probe_run["vae_model"], map_location="cpu", weights_only=True)
     enc = {k[len("frontend."):]: v for k, v in state.items() if k.startswith("frontend.")}
     assert enc and not any(k.startswith("decoder.") for k in enc)  # the VAE's decoder is not carried
+    gen, source = generator_state(vae)  # the weights every loader uses (the EMA when trained with one)
+    assert source == "ema"
     for k, v in enc.items():  # frozen: bit-identical to the VAE after an epoch of training
-        assert torch.equal(v, vae[f"generator.{k}"]), k
+        assert torch.equal(v, gen[k]), k
     assert any(k.startswith("encoder.fwd") for k in state)  # the BiLSTM was trained
 
 

@@ -220,7 +220,8 @@ merge_job_scps() {
     [ "$2" -gt 1 ] || return 0
     cat "$1".[0-9]*.scp | sort > "$1.scp.tmp" && mv "$1.scp.tmp" "$1.scp" && rm -f "$1".[0-9]*.scp
 }
-stage_msg() { log "== Stage $1/23: $2 [$(date -u -d @${SECONDS} +%M:%S) elapsed]"; }
+elapsed() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); }   # minutes:seconds (past an hour too)
+stage_msg() { log "== Stage $1/23: $2 [$(elapsed) elapsed]"; }
 
 if "${gpu_inference}"; then _device=cuda; _icmd=${cuda_cmd}; _ngpu_inf=1; else _device=cpu; _icmd=${decode_cmd}; _ngpu_inf=0; fi
 
@@ -563,7 +564,7 @@ run_jobs() {
             tail -n 25 "${expdir}/logs/${job_name[${pid}]}.log" >&2 || true
             failed=1
         else
-            log "  job ${job_name[${pid}]} done [$(date -u -d @${SECONDS} +%M:%S) elapsed]"
+            log "  job ${job_name[${pid}]} done [$(elapsed) elapsed]"
         fi
         unset "job_name[${pid}]"
     }
