@@ -1,6 +1,9 @@
 """Tests of the format + filter stage (espnet_plugin.bin.format_data), one per bad input."""
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +195,84 @@ def test_cli_exit_status(tmp_path):
     assert fd.main(args) == 1
     assert fd.main(args + ["--on_error", "skip"]) == 0
     assert not (tmp_path / "out" / "wav" / "s0" / "s0-a0.wav").exists()  # stale wav removed
+
+
+def _pcm(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-20000, 20000, n).astype(np.int16)
+
+
+def _write_dir(src: Path, wav: dict[str, str], spk: dict[str, str], segments: str = "") -> None:
+    """wav.scp (by recording when ``segments`` is given), utt2spk and segments, no text."""
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "wav.scp").write_text("".join(f"{k} {v}\n" for k, v in wav.items()))
+    (src / "utt2spk").write_text("".join(f"{k} {v}\n" for k, v in spk.items()))
+    if segments:
+        (src / "segments").write_text(segments)
+
+
+def _out_pcm(tmp: Path, utt: str) -> np.ndarray:
+    kd = check_data_dir(tmp / "out", require_text=False)
+    return sf.read(kd.wav[utt], dtype="int16")[0]
+
+
+def test_pipes_in_wav_scp_format_sample_for_sample(tmp_path):
+    xs = {f"s-u{i}": _pcm(FS, i) for i in range(3)}
+    for utt, x in xs.items():
+        sf.write(str(tmp_path / f"{utt}.wav"), x, FS, subtype="PCM_16")
+    code = f"import sys; sys.stdout.buffer.write(open({str(tmp_path / 's-u1.wav')!r}, 'rb').read())"
+    wav = {"s-u0": f"cat {tmp_path / 's-u0.wav'} |", "s-u1": f"{shlex.quote(sys.executable)} -c {shlex.quote(code)} |",
+           "s-u2": str(tmp_path / "s-u2.wav")}
+    _write_dir(tmp_path / "in", wav, {u: "s" for u in xs})
+    res = _run(tmp_path, require_text=False)
+    assert res.kept == 3 and res.num_samples == {u: FS for u in xs}
+    for utt, x in xs.items():
+        np.testing.assert_array_equal(_out_pcm(tmp_path, utt), x)
+    os.utime(tmp_path / "s-u0.wav", ns=(1, 1))  # the file a pipe reads changed: redo
+    assert not _run(tmp_path, require_text=False).up_to_date
+
+
+def test_failing_pipe_names_the_utterance_and_command(tmp_path):
+    sf.write(str(tmp_path / "ok.wav"), _pcm(FS, 0), FS, subtype="PCM_16")
+    _write_dir(tmp_path / "in", {"s-bad": "false |", "s-ok": f"cat {tmp_path / 'ok.wav'} |"},
+               {"s-bad": "s", "s-ok": "s"})
+    with pytest.raises(DataError, match=r"utterance 's-bad'.*command 'false' failed"):
+        _run(tmp_path, require_text=False)
+    res = _run(tmp_path, "skip", require_text=False)
+    assert res.kept == 1 and [u for u, _ in res.skipped] == ["s-bad"]
+
+
+def test_segments_over_two_recordings(tmp_path):
+    r1, r2 = _pcm(3 * FS, 1), _pcm(2 * FS, 2)
+    sf.write(str(tmp_path / "r1.wav"), r1, FS, subtype="PCM_16")
+    sf.write(str(tmp_path / "r2.flac"), r2, FS, subtype="PCM_16")
+    wav = {"r1": str(tmp_path / "r1.wav"), "r2": f"cat {tmp_path / 'r2.flac'} |"}
+    segs = ("a-1 r1 0.00 1.00\na-2 r1 1.50 -1\nb-1 r2 0.25 1.25\nb-2 r2 1.0 2.0\n")
+    spk = {"a-1": "a", "a-2": "a", "b-1": "b", "b-2": "b"}
+    _write_dir(tmp_path / "in", wav, spk, segs)
+    res = _run(tmp_path, require_text=False)
+    assert res.kept == 4
+    want = {"a-1": r1[:FS], "a-2": r1[24000:], "b-1": r2[4000:20000], "b-2": r2[FS:]}
+    for utt, x in want.items():
+        np.testing.assert_array_equal(_out_pcm(tmp_path, utt), x)
+    assert read_scp(tmp_path / "out" / "utt2num_samples") == {u: str(len(x)) for u, x in want.items()}
+    assert not (tmp_path / "out" / "segments").exists()
+    # a segment outside its recording: named, and dropped in skip mode
+    (tmp_path / "in" / "segments").write_text(segs + "b-3 r2 1.5 2.6\n")
+    (tmp_path / "in" / "utt2spk").write_text("".join(f"{k} {v}\n" for k, v in {**spk, "b-3": "b"}.items()))
+    with pytest.raises(DataError, match=r"utterance 'b-3'.*recording 'r2'.*past the end"):
+        _run(tmp_path, require_text=False)
+    assert [u for u, _ in _run(tmp_path, "skip", require_text=False).skipped] == ["b-3"]
+
+
+def test_segments_need_their_recording_and_a_caller_that_cuts(tmp_path):
+    sf.write(str(tmp_path / "r1.wav"), _pcm(FS, 1), FS, subtype="PCM_16")
+    _write_dir(tmp_path / "in", {"r1": str(tmp_path / "r1.wav")}, {"a-1": "a", "a-2": "a"},
+               "a-1 r1 0 0.6\na-2 r9 0 0.6\n")
+    with pytest.raises(DataError, match=r"a-2 \(r9\)"):
+        _run(tmp_path, require_text=False)
+    assert [u for u, _ in _run(tmp_path, "skip", require_text=False).skipped] == ["a-2"]
+    with pytest.raises(DataError, match="has a segments file"):
+        check_data_dir(tmp_path / "in", require_text=False)  # e.g. make_tts_pairs on a raw dir
+    (tmp_path / "in" / "segments").write_text("a-1 r1 0.5 0.2\na-2 r1 0 0.6\n")
+    with pytest.raises(DataError, match=r"segment 'a-1': bad times"):
+        _run(tmp_path, require_text=False)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from espnet_plugin.distill.teacher import CACHE_INFO, Teacher, layer_scp_name
 from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
-from espnet_plugin.io.audio import load_audio, resolve_listed_path
+from espnet_plugin.io.scp_audio import load_entry
 from espnet_plugin.io.kaldi_dir import read_scp, write_text_atomic
 
 
@@ -106,7 +106,7 @@ def main(cmd=None) -> None:
         writers = {layer: stack.enter_context(atomic_ark_writer(out / f"{stem}{suffix}.ark", out / f"{stem}{suffix}.scp"))
                    for layer, stem in stems.items()}
         for key in tqdm(keys, desc=f"teacher features{suffix}", mininterval=5, file=sys.stderr):
-            wav = load_audio(resolve_listed_path(wavs[key], root), 16000, utt_id=key)
+            wav = load_entry(wavs[key], 16000, utt_id=key, root=root, listed=True)
             wav = torch.from_numpy(wav).to(args.device)
             feats, _ = teacher.features(wav[None], layers=list(writers))
             for layer, writer in writers.items():

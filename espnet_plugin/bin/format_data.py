@@ -4,15 +4,19 @@
 ``python -m espnet_plugin.bin.format_data --in_dir data/train --out_dir dump/raw/train
 --fs 16000 --min_seconds 0.5 --max_seconds 20 --nj 2 [--on_error skip|fail]``
 
+``wav.scp`` values may be paths, ``cmd |`` pipes or ``path:offset`` ark entries; with a
+``segments`` file (``utt rec start end``) each utterance is cut from its recording, which is
+decoded once for all its segments (see :mod:`espnet_plugin.io.scp_audio`).
+
 Writes ``out_dir/wav/<spk>/<utt>.wav``, ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``
 (restricted to the kept utterances), ``utt2num_samples``, ``feats_type`` (``raw``),
 ``skipped.tsv`` (``utt<TAB>reason``) and the manifest ``.format_done``.
 
-Every audio goes through :func:`espnet_plugin.io.audio.load_audio` (resample, downmix,
-validate; too short / too long is filtered there).  ``--on_error fail`` (default) stops at the
+Every audio goes through :func:`espnet_plugin.io.scp_audio.load_entries` (cut, resample,
+downmix, validate; too short / too long / segments outside their recording are filtered there).  ``--on_error fail`` (default) stops at the
 first bad utterance with its DataError; ``skip`` logs and drops it.  Duplicate utterance ids
-always fail.  Idempotent: when the manifest (arguments + hash of the input files and of each
-audio file's size and mtime) matches, nothing is written; otherwise wav files whose bytes
+always fail.  Idempotent: when the manifest (arguments + hash of the input files and of the size and
+mtime of each audio file, including files named in pipe commands) matches, nothing is written; otherwise wav files whose bytes
 would not change are left untouched.
 """
 from __future__ import annotations
@@ -28,13 +32,14 @@ from pathlib import Path
 from typing import Union
 
 from espnet_plugin.errors import ConfigError, DataError, EspnetPluginError
-from espnet_plugin.io.audio import encode_wav, load_audio, resolve_audio_path, write_bytes_atomic
+from espnet_plugin.io.audio import encode_wav, write_bytes_atomic
 from espnet_plugin.io.kaldi_dir import check_data_dir, write_data_dir, write_scp, write_text_atomic
+from espnet_plugin.io.scp_audio import load_entries, load_entry, source_files
 from espnet_plugin.io.parallel import map_in_order
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ON_ERROR = ("fail", "skip")
 
 
@@ -55,32 +60,49 @@ class FormatResult:
     num_samples: dict[str, int] = field(default_factory=dict)
 
 
-def _job(job: tuple) -> tuple[str, int, str | None]:
-    """Load, validate and write one utterance; returns (utt, samples, error or None)."""
-    utt, src, dst, fs, min_samples, max_seconds, allow_silence, root = job
-    try:
-        wav = load_audio(src, fs, utt_id=utt, min_samples=min_samples, max_seconds=max_seconds,
-                         allow_silence=allow_silence, root=root)
-        data = encode_wav(wav, fs)
-        if not (os.path.isfile(dst) and Path(dst).read_bytes() == data):
-            write_bytes_atomic(dst, data)
-    except DataError as exc:
-        return utt, 0, str(exc)
-    return utt, int(wav.shape[0]), None
+def _job(job: tuple) -> list[tuple[str, int, str | None]]:
+    """Load, validate and write the utterances of one recording.
+
+    ``job`` = (wav.scp value, [(utt, segment or None, dst)], fs, min_samples, max_seconds,
+    allow_silence, root); returns (utt, samples, error or None) per utterance.
+    """
+    spec, items, fs, min_samples, max_seconds, allow_silence, root = job
+    checks = dict(min_samples=min_samples, max_seconds=max_seconds, allow_silence=allow_silence)
+    if len(items) == 1 and items[0][1] is None:  # a whole file: its header is checked first
+        try:
+            loaded = [(items[0][0], load_entry(spec, fs, utt_id=items[0][0], root=root, **checks))]
+        except DataError as exc:
+            loaded = [(items[0][0], exc)]
+    else:
+        loaded = load_entries(spec, [(u, seg) for u, seg, _ in items], fs, root=root, **checks)
+    out = []
+    for (utt, wav), (_, _, dst) in zip(loaded, items):
+        try:
+            if isinstance(wav, DataError):
+                raise wav
+            data = encode_wav(wav, fs)
+            if not (os.path.isfile(dst) and Path(dst).read_bytes() == data):
+                write_bytes_atomic(dst, data)
+        except DataError as exc:
+            out.append((utt, 0, str(exc)))
+            continue
+        out.append((utt, int(wav.shape[0]), None))
+    return out
 
 
 def _input_hash(in_dir: Path, wav: dict[str, str], root: PathLike | None, args: dict) -> str:
-    """Hash of the arguments, the Kaldi files' bytes and each audio file's size + mtime."""
+    """Hash of the arguments, the Kaldi files' bytes and the size + mtime of each audio file."""
     h = hashlib.sha256(json.dumps({"v": FORMAT_VERSION, **args}, sort_keys=True).encode())
-    for name in ("wav.scp", "text", "utt2spk", "spk2utt"):
+    for name in ("wav.scp", "segments", "text", "utt2spk", "spk2utt"):
         p = in_dir / name
         h.update(name.encode() + (p.read_bytes() if p.is_file() else b"<none>"))
-    for utt in sorted(wav):
-        try:
-            st = resolve_audio_path(wav[utt], root).stat()
-            h.update(f"{utt} {st.st_size} {st.st_mtime_ns}\n".encode())
-        except OSError:
-            h.update(f"{utt} missing\n".encode())
+    for spec in sorted(set(wav.values())):
+        for f in source_files(spec, root):
+            try:
+                st = f.stat()
+                h.update(f"{f} {st.st_size} {st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{f} missing\n".encode())
     return h.hexdigest()
 
 
@@ -106,7 +128,7 @@ def format_data(
     """Format and filter a Kaldi dir into a dump dir (see the module docstring).
 
     Args:
-        in_dir: input Kaldi dir (wav.scp, utt2spk, text).
+        in_dir: input Kaldi dir (wav.scp, utt2spk, text, optional segments).
         out_dir: output dump dir.
         fs: output sampling rate in Hz.
         min_seconds, max_seconds: duration filter (after resampling).
@@ -127,7 +149,7 @@ def format_data(
                           f"(fs={fs}, min_seconds={min_seconds}, max_seconds={max_seconds})")
     src, out = Path(in_dir), Path(out_dir)
     problems: list | None = [] if on_error == "skip" else None
-    kd = check_data_dir(src, require_text, problems=problems)
+    kd = check_data_dir(src, require_text, problems=problems, allow_segments=True)
     merged: dict[str, list[str]] = {}
     for utt, reason in problems or []:  # one row per utterance
         merged.setdefault(utt, []).append(reason)
@@ -147,21 +169,26 @@ def format_data(
             return FormatResult(kept=old.get("kept", 0), up_to_date=True,
                                 skipped=[tuple(x) for x in old.get("skipped", [])])
     wav_dir = os.path.join(str(out_dir), "wav")
-    jobs, dst = [], {}
+    groups: dict[str, list] = {}  # one job per recording (per utterance without segments)
+    dst = {}
     for utt in kd.utts:
         spk = kd.utt2spk[utt]
         _check_id(utt, spk, src)
         dst[utt] = os.path.join(wav_dir, spk, f"{utt}.wav")
-        jobs.append((utt, kd.wav[utt], dst[utt], fs, int(round(min_seconds * fs)), max_seconds,
-                     allow_silence, audio_root))
+        seg = kd.segments[utt] if kd.segments is not None else None
+        groups.setdefault(seg.rec if seg else utt, [kd.wav[utt], []])[1].append((utt, seg, dst[utt]))
+    jobs = [(spec, items, fs, int(round(min_seconds * fs)), max_seconds, allow_silence, audio_root)
+            for spec, items in groups.values()]
     num_samples: dict[str, int] = {}
-    for utt, n, err in map_in_order(_job, jobs, nj, "formatting", show_progress, chunksize=16):
-        if err is None:
-            num_samples[utt] = n
-        elif on_error == "fail":
-            raise DataError(err)
-        else:
-            skipped.append((utt, err))
+    for results in map_in_order(_job, jobs, nj, "formatting", show_progress, unit="rec",
+                                chunksize=16):
+        for utt, n, err in results:
+            if err is None:
+                num_samples[utt] = n
+            elif on_error == "fail":
+                raise DataError(err)
+            else:
+                skipped.append((utt, err))
     for utt, reason in skipped:
         logger.warning("skipped %s: %s", utt, reason)
     if skipped:

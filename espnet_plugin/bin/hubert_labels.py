@@ -26,7 +26,7 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
-from espnet_plugin.io.audio import load_audio
+from espnet_plugin.io.scp_audio import load_entry
 from espnet_plugin.io.kaldi_dir import read_scp, write_scp, write_text_atomic
 
 
@@ -64,7 +64,7 @@ def main(cmd=None) -> None:
     args = p.parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     wavs = read_scp(args.wav_scp)
-    feats = {k: mfcc_50hz(load_audio(v, 16000, utt_id=k)) for k, v in tqdm(sorted(wavs.items()), desc="mfcc", file=sys.stderr, mininterval=5)}
+    feats = {k: mfcc_50hz(load_entry(v, 16000, utt_id=k)) for k, v in tqdm(sorted(wavs.items()), desc="mfcc", file=sys.stderr, mininterval=5)}
     km_path = Path(args.km_path)
     if km_path.is_file():
         centroids = np.load(km_path)

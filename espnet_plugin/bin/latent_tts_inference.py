@@ -176,7 +176,8 @@ def inference(
     """
     from espnet_plugin.bin.score_tts import read_pair_list
     from espnet_plugin.io.ark import atomic_ark_writer
-    from espnet_plugin.io.audio import load_audio, resolve_listed_path, write_audio
+    from espnet_plugin.io.audio import write_audio
+    from espnet_plugin.io.scp_audio import load_entry
 
     tts = LatentTTS(train_config, model_file, vae, vae_config, vae_model_file, device, use_ema)
     fs = int(tts.vae.fs)
@@ -189,7 +190,7 @@ def inference(
     with atomic_ark_writer(out / "latents.ark", out / "latents.scp") as writer:
         for s in range(0, len(keys), batch_size):
             batch = keys[s : s + batch_size]
-            wavs = [load_audio(resolve_listed_path(pairs[k][0], list_dir), fs, utt_id=k) for k in batch]
+            wavs = [load_entry(pairs[k][0], fs, utt_id=k, root=list_dir, listed=True) for k in batch]
             t0 = time.perf_counter()
             res = tts.synthesize(
                 wavs, [pairs[k][1] for k in batch], [pairs[k][2] for k in batch],

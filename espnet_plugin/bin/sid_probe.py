@@ -55,7 +55,7 @@ def get_parser() -> argparse.ArgumentParser:
 def wav_features(wav_scp: str, keys: Sequence[str], feature: str, fs: int, device: str,
                  vae_config: str | None = None, vae_model_file: str | None = None) -> Dict[str, np.ndarray]:
     """utt -> (T, D) frames: 80-d log-mel fbank (ESPnet ``DefaultFrontend``) or VAE posterior means."""
-    from espnet_plugin.io.audio import load_audio
+    from espnet_plugin.io.scp_audio import load_entry
     from espnet_plugin.io.kaldi_dir import read_scp
 
     wavs = read_scp(wav_scp)
@@ -81,7 +81,7 @@ def wav_features(wav_scp: str, keys: Sequence[str], feature: str, fs: int, devic
     for k in keys:
         if k not in wavs:
             continue
-        x = torch.from_numpy(load_audio(wavs[k], fs, utt_id=k)).to(device)[None]
+        x = torch.from_numpy(load_entry(wavs[k], fs, utt_id=k)).to(device)[None]
         out[k] = extract(x).float().cpu().numpy()
     return out
 

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from espnet2.utils.types import str2bool
 from espnet_plugin.io.ark import atomic_ark_writer
-from espnet_plugin.io.audio import load_audio, write_audio
+from espnet_plugin.io.audio import write_audio
+from espnet_plugin.io.scp_audio import load_entry
 from espnet_plugin.io.kaldi_dir import read_scp, write_scp
 from espnet_plugin.vae.loading import load_svae
 
@@ -58,7 +59,7 @@ def run_set(vae, wav_scp: str, out: Path, args) -> None:
     )
     with latents as writer:  # None without --write_latents
         for key in tqdm(keys, desc=f"{out.name}", mininterval=5, file=sys.stderr):
-            wav = load_audio(wavs[key], vae.fs, utt_id=key)
+            wav = load_entry(wavs[key], vae.fs, utt_id=key)
             x = torch.from_numpy(wav).to(args.device)[None]
             z, _ = vae.encode(x)
             if writer is not None:

@@ -223,10 +223,44 @@ def load_audio(
         data, orig_fs = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as exc:
         raise DataError(f"{where}: cannot decode audio: {exc}") from exc
+    return finish_waveform(data, int(orig_fs), fs, where, min_samples=min_samples,
+                           allow_silence=allow_silence)
+
+
+def finish_waveform(
+    data: np.ndarray,
+    rate: int,
+    fs: int,
+    where: str,
+    *,
+    min_samples: int = 0,
+    max_seconds: float | None = None,
+    allow_silence: bool = False,
+) -> np.ndarray:
+    """Decoded float samples -> validated (N',) float32 mono at ``fs`` Hz.
+
+    The steps every reader shares (:func:`load_audio`, ``espnet_plugin.io.scp_audio``):
+    reject empty / NaN / too long, average channels, reject all-silent, resample
+    (``N' = round(N * fs / rate)``), reject too short.  Downmixing and resampling are
+    noted once in the log.
+
+    Args:
+        data: (N, C) float samples (C >= 1) at ``rate`` Hz.
+        rate: their sampling rate in Hz.
+        fs: wanted rate in Hz.
+        where: prefix of error messages (the utterance and its source).
+        min_samples: fewer samples than this (after resampling) are rejected.
+        max_seconds: longer clips are rejected.
+        allow_silence: accept clips whose max |x| < 1e-5.
+    Raises:
+        DataError: empty, NaN/Inf, too long, all-silent or too short audio.
+    """
     if data.shape[0] == 0:
         raise DataError(f"{where}: empty audio clip (0 samples decoded)")
     if not np.all(np.isfinite(data)):
         raise DataError(f"{where}: audio contains NaN or Inf samples")
+    if max_seconds is not None and data.shape[0] / rate > max_seconds:
+        raise DataError(f"{where}: too long: {data.shape[0] / rate:.2f} s > max_seconds={max_seconds}")
     if data.shape[1] > 1:
         _note_once(
             f"downmix{data.shape[1]}",
@@ -238,13 +272,13 @@ def load_audio(
         wav = data[:, 0]
     if not allow_silence and float(np.max(np.abs(wav))) < SILENCE_THRESHOLD:
         raise DataError(f"{where}: all-silent clip (max |x| < {SILENCE_THRESHOLD:g})")
-    if orig_fs != fs:
+    if rate != fs:
         _note_once(
-            f"resample{orig_fs}->{fs}",
-            f"{where}: resampling {orig_fs} Hz -> {fs} Hz "
+            f"resample{rate}->{fs}",
+            f"{where}: resampling {rate} Hz -> {fs} Hz "
             "(noted once; other clips at this rate are resampled the same way)",
         )
-        wav = resample(wav, int(orig_fs), fs)
+        wav = resample(wav, int(rate), fs)
     if wav.shape[0] < min_samples:
         raise DataError(
             f"{where}: too short: {wav.shape[0]} samples ({wav.shape[0] / fs:.3f} s) "

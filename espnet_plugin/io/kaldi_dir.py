@@ -1,4 +1,4 @@
-"""Kaldi-style data directories: ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``.
+"""Kaldi-style data directories: ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``, ``segments``.
 
 Every file holds one ``KEY VALUE`` entry per line (key and value separated by the first run
 of white space).  Readers raise :class:`espnet_plugin.errors.DataError` naming the file and
@@ -22,6 +22,48 @@ from espnet_plugin.io.audio import write_bytes_atomic
 
 PathLike = Union[str, os.PathLike]
 Problems = list  # list[tuple[str, str]]: (key, reason)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One line of a Kaldi ``segments`` file: ``<utt> <rec> <start> <end>``.
+
+    Attributes:
+        rec: recording id (a key of ``wav.scp``).
+        start: start time in seconds (>= 0).
+        end: end time in seconds (> start), or -1 for "to the end of the recording".
+    """
+
+    rec: str
+    start: float
+    end: float
+
+
+def read_segments(path: PathLike, *, problems: Problems | None = None) -> dict[str, Segment]:
+    """Read a ``segments`` file (``utt rec start end``, times in seconds, end -1 = to the end).
+
+    Raises:
+        DataError: as :func:`read_scp`; a line without 4 fields, times that are not numbers,
+            start < 0, or end <= start (other than -1) (those unless ``problems`` is given).
+    """
+    out: dict[str, Segment] = {}
+    for utt, value in read_scp(path, problems=problems).items():
+        fields = value.split()
+        try:
+            if len(fields) != 3:
+                raise ValueError(f"expected 'utt rec start end', got {len(fields) + 1} fields")
+            rec, start, end = fields[0], float(fields[1]), float(fields[2])
+            if not (start >= 0 and (end == -1 or end > start)):
+                raise ValueError(f"bad times start={fields[1]} end={fields[2]} "
+                                 "(need 0 <= start < end, or end = -1)")
+        except ValueError as exc:
+            reason = f"{path}: segment {utt!r}: {exc}"
+            if problems is None:
+                raise DataError(reason) from exc
+            problems.append((utt, reason))
+            continue
+        out[utt] = Segment(rec, start, end)
+    return out
 
 
 def _few(keys: Iterable[str], k: int = 5) -> str:
@@ -145,10 +187,12 @@ class KaldiDir:
 
     Attributes:
         path: the directory.
-        wav: utt -> audio path (wav.scp).
+        wav: utt -> wav.scp value (a path, ``path:offset`` or ``cmd |``); with ``segments``,
+            the value of the utterance's recording.
         text: utt -> transcript, or None when the dir has no ``text``.
         utt2spk: utt -> speaker.
         spk2utt: speaker -> sorted list of utts.
+        segments: utt -> :class:`Segment` when the dir has a ``segments`` file, else None.
     """
 
     path: Path
@@ -156,6 +200,7 @@ class KaldiDir:
     text: dict[str, str] | None
     utt2spk: dict[str, str]
     spk2utt: dict[str, list[str]] = field(default_factory=dict)
+    segments: dict[str, Segment] | None = None
 
     @property
     def utts(self) -> list[str]:
@@ -164,19 +209,27 @@ class KaldiDir:
 
 
 def check_data_dir(
-    path: PathLike, require_text: bool = True, *, problems: Problems | None = None
+    path: PathLike,
+    require_text: bool = True,
+    *,
+    problems: Problems | None = None,
+    allow_segments: bool = False,
 ) -> KaldiDir:
     """Read and cross-check a Kaldi data dir.
 
     ``wav.scp`` and ``utt2spk`` are required, ``text`` when ``require_text`` (it is read
     when present either way); ``spk2utt`` is optional, derived from ``utt2spk`` when
-    missing and checked against it when present.
+    missing and checked against it when present.  With a ``segments`` file (only when
+    ``allow_segments``), ``wav.scp`` is keyed by recording: every segment's recording must be
+    in it, and ``KaldiDir.wav`` maps each utterance to its recording's value.
 
     Args:
         path: the directory.
         require_text: a missing ``text`` file is an error.
         problems: when a list, utterances with bad lines or keys missing from some file are
             dropped and reported as ``(utt, reason)`` instead of raising.
+        allow_segments: accept a ``segments`` file (callers that cut utterances from
+            recordings, i.e. the format stage); otherwise it is an error.
     Raises:
         DataError: missing dir/file, bad lines, duplicate keys, or key sets that differ
             between files (the message lists the first few mismatched keys and their count).
@@ -187,8 +240,28 @@ def check_data_dir(
     for name in ["wav.scp", "utt2spk"] + (["text"] if require_text else []):
         if not (d / name).is_file():
             raise DataError(f"{d}: missing file {name}")
+    segments = None
+    has_segments = (d / "segments").is_file()
+    rec_problems: Problems | None = [] if problems is not None else None
+    recordings = read_scp(d / "wav.scp", problems=rec_problems if has_segments else problems)
+    if has_segments:
+        if not allow_segments:
+            raise DataError(f"{d}: has a segments file; cut the utterances first (the format "
+                            "stage, espnet_plugin.bin.format_data, does)")
+        segments = read_segments(d / "segments", problems=problems)
+        no_rec = sorted(u for u, s in segments.items() if s.rec not in recordings)
+        if no_rec and problems is None:
+            raise DataError(f"{d}: recordings of segments missing from wav.scp: "
+                            + _few(f"{u} ({segments[u].rec})" for u in no_rec))
+        bad_rec = dict(rec_problems or [])
+        for u in no_rec:
+            rec = segments.pop(u).rec
+            problems.append((u, bad_rec.get(rec, f"{d}: recording {rec!r} of segment {u!r} "
+                                                 "is not in wav.scp")))
+        wav_of_utt = {u: recordings[s.rec] for u, s in segments.items()}
     files: dict[str, dict[str, str]] = {
-        "wav.scp": read_scp(d / "wav.scp", problems=problems),
+        "segments" if segments is not None else "wav.scp": (
+            wav_of_utt if segments is not None else recordings),
         "utt2spk": read_scp(d / "utt2spk", problems=problems),
     }
     if (d / "text").is_file():
@@ -220,9 +293,11 @@ def check_data_dir(
                 f"{d}: spk2utt disagrees with utt2spk for speakers {_few(diff)}; "
                 "regenerate it from utt2spk"
             )
-    return KaldiDir(
-        path=d, wav=files["wav.scp"], text=files.get("text"), utt2spk=utt2spk, spk2utt=spk2utt
-    )
+    wav = files.pop("segments" if segments is not None else "wav.scp")
+    if segments is not None:
+        segments = {u: segments[u] for u in wav}
+    return KaldiDir(path=d, wav=wav, text=files.get("text"), utt2spk=utt2spk, spk2utt=spk2utt,
+                    segments=segments)
 
 
 def write_data_dir(

@@ -43,18 +43,9 @@ def load_wav_16k(spec: str, utt: str, root: Path | None = None) -> np.ndarray:
     Raises:
         DataError: unreadable, missing, empty or NaN/Inf audio (naming the utterance).
     """
-    from espnet_plugin.io.audio import load_audio, pcm_to_mono, resolve_listed_path
+    from espnet_plugin.io.scp_audio import load_entry
 
-    p = Path(spec) if root is None else resolve_listed_path(spec, root)
-    if p.is_file():
-        return load_audio(p, SR, utt_id=utt, allow_silence=True)
-    try:
-        import kaldiio
-
-        rate, data = kaldiio.load_mat(spec)
-    except Exception as exc:
-        raise DataError(f"utterance {utt!r}: cannot read audio {spec!r}: {exc}") from exc
-    return pcm_to_mono(data, int(rate), SR, f"utterance {utt!r} ({spec})")
+    return load_entry(spec, SR, utt_id=utt, root=root, listed=True, allow_silence=True)
 
 
 def find_missing_hyps(utts: Iterable[str], hyp_dir: Path, source: str, allow_missing: bool) -> set[str]:
