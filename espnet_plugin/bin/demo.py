@@ -6,7 +6,8 @@
         [--host 127.0.0.1] [--port 7860] [--share false] [--max_seconds 30] [--max_upload_mb 20]
 
 ``--exp [NAME=]DIR``: a trained VAE dir (``config.yaml`` + ESPnet ``*.pth``) or a packed one
-(``config.yaml`` + ``model.pth`` + ``model.pth.sha256``); only these models can be selected.
+(``config.yaml`` + ``model.pth`` + ``model.pth.sha256``) or an ESPnet-style pack ``.zip``
+(``espnet_plugin.bin.pack``; ``--tts_exp`` takes a TTS pack too); only these models can be selected.
 Safe defaults: binds 127.0.0.1, no public link unless ``--share true``, uploads above
 ``--max_upload_mb`` and clips above ``--max_seconds`` are refused, weights are loaded with
 ``torch.load(weights_only=True)``, requests are queued (``--concurrency`` at once).
@@ -26,8 +27,8 @@ def get_parser() -> argparse.ArgumentParser:
     from espnet2.utils.types import str2bool
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--exp", action="append", required=True, help="[NAME=]DIR of a trained/packed VAE (repeat)")
-    p.add_argument("--tts_exp", default=None, help="latent TTS exp dir (adds the TTS tab)")
+    p.add_argument("--exp", action="append", required=True, help="[NAME=]DIR of a trained/packed VAE, or [NAME=]PACK.zip (repeat)")
+    p.add_argument("--tts_exp", default=None, help="latent TTS exp dir or TTS pack .zip (adds the TTS tab)")
     p.add_argument("--tts_vae_exp", default=None, help="VAE the TTS was trained on (default: from its config)")
     p.add_argument("--examples", default=None, help="wav.scp or audio dir: its first clips become examples")
     p.add_argument("--num_examples", type=int, default=4)

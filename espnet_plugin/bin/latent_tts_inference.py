@@ -50,7 +50,9 @@ class LatentTTS:
     """A loaded TTS model (EMA weights by default) + VAE, ready to synthesise.
 
     Args:
-        train_config, model_file: the TTS's ESPnet ``config.yaml`` and weights.
+        train_config, model_file: the TTS's ESPnet ``config.yaml`` and weights; or a TTS pack
+            (.zip / dir, :mod:`espnet_plugin.pack`) and None (its VAE is used when ``vae`` and
+            ``vae_config`` are not given).
         vae: an object with ``encode(wav (B, N), lengths) -> (z (B, T, D), z_lengths)``,
             ``decode(z (B, T, D)) -> (B, T * hop)``, ``fs``, ``hop_length``, ``latent_dim``;
             if None it is loaded with ``load_svae(vae_config, vae_model_file)``.
@@ -68,6 +70,13 @@ class LatentTTS:
         device: str = "cpu",
         use_ema: bool = True,
     ):
+        from espnet_plugin.pack import is_pack_ref, resolve_pretrained
+
+        if model_file is None and is_pack_ref(train_config):  # a TTS pack: its files (and VAE)
+            files = resolve_pretrained(train_config, kind="tts").files
+            train_config, model_file = files["train_config"], files["model_file"]
+            if vae is None and vae_config is None:
+                vae_config, vae_model_file = files.get("vae_train_config"), files.get("vae_model_file")
         self.model, self.train_args = LatentTTSTask.load_model(train_config, model_file, device=device)
         if vae is None:
             if vae_config is None:
@@ -82,6 +91,14 @@ class LatentTTS:
         dim = self.cfm.transformer.latent_dim
         if int(vae.latent_dim) != dim:
             raise ConfigError(f"VAE latent_dim {vae.latent_dim} != TTS latent_dim {dim} ({train_config})")
+
+    @classmethod
+    def from_pretrained(cls, ref: PathLike, vae: Any = None, device: str = "cpu", use_ema: bool = True,
+                        cache_dir: Optional[PathLike] = None) -> "LatentTTS":
+        """From a TTS pack (zip, unpacked dir or hub tag): :func:`espnet_plugin.hub.load_pretrained_tts`."""
+        from espnet_plugin.hub import load_pretrained_tts
+
+        return load_pretrained_tts(ref, vae, device, use_ema, cache_dir)
 
     @torch.no_grad()
     def encode_prompts(self, wavs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,9 +236,9 @@ def get_parser() -> argparse.ArgumentParser:
     from espnet2.utils.types import str2bool
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train_config", required=True)
-    p.add_argument("--model_file", required=True)
-    p.add_argument("--vae_config", required=True)
+    p.add_argument("--train_config", required=True, help="config.yaml, or a TTS pack (.zip or dir)")
+    p.add_argument("--model_file", default=None, help="required unless --train_config is a pack")
+    p.add_argument("--vae_config", default=None, help="config.yaml or VAE pack; default: the TTS pack's VAE")
     p.add_argument("--vae_model_file", default=None)
     p.add_argument("--list", required=True, help="tsv: utt prompt_wav prompt_text target_text")
     p.add_argument("--output_dir", required=True)
@@ -239,7 +256,12 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(cmd: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Entry point."""
-    a = get_parser().parse_args(cmd)
+    from espnet_plugin.pack import is_pack_ref
+
+    p = get_parser()
+    a = p.parse_args(cmd)
+    if a.model_file is None and not is_pack_ref(a.train_config):
+        p.error(f"--model_file is required: --train_config {a.train_config} is not a TTS pack")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     return inference(
         a.list, a.output_dir, a.train_config, a.model_file, a.vae_config, a.vae_model_file,

@@ -2,12 +2,14 @@
 """Pack a trained speech VAE for sharing: config + generator weights + checksum + model card.
 
     python -m espnet_plugin.bin.pack_model --exp_dir exp/svae_jmas --model_file exp/svae_jmas/valid.mrstft_loss.ave.pth \
-        --out_dir exp/svae_jmas/packed
+        --out_dir exp/svae_jmas/packed [--outpath exp/svae_jmas/svae_jmas.zip]
 
 Writes ``config.yaml`` (the training config), ``model.pth`` (generator weights only: the
 discriminator and the distillation projection head are training-time parts and are dropped),
 ``model.pth.sha256`` (verified by :func:`espnet_plugin.vae.loading.load_svae`) and ``README.md``
 (a model card: architecture, latent rate and size, alignment terms, teacher, data, metrics when scored).
+``--outpath X.zip`` also writes the ESPnet-style pack (``meta.yaml``, :mod:`espnet_plugin.pack`) of
+those weights with the model card, loadable by :func:`espnet_plugin.hub.load_pretrained_svae`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 from espnet_plugin.io.kaldi_dir import write_text_atomic
@@ -60,6 +63,8 @@ def main(cmd=None) -> None:
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--model_file", required=True)
     p.add_argument("--out_dir", required=True)
+    p.add_argument("--outpath", default=None, help="also write an ESPnet-style pack (.zip, meta.yaml; "
+                   "espnet_plugin.bin.pack svae) holding the model card")
     p.add_argument("--train_set", default="")
     p.add_argument("--recipe", default="")
     args = p.parse_args(cmd)
@@ -75,6 +80,14 @@ def main(cmd=None) -> None:
     metrics = json.loads(scores.read_text()).get("metrics") if scores is not None else None
     write_text_atomic(out / "README.md", model_card(cfg, vae, metrics, args.train_set, args.recipe))
     load_svae(out / "config.yaml", out / "model.pth")  # round trip + checksum
+    if args.outpath:
+        from espnet_plugin.bin.pack import pack_svae
+        from espnet_plugin.hub import load_pretrained_svae
+
+        pack_svae(exp / "config.yaml", out / "model.pth", args.outpath, options=[out / "README.md"])
+        with tempfile.TemporaryDirectory() as tmp:
+            load_pretrained_svae(args.outpath, cache_dir=tmp)  # round trip from a fresh unpack
+        logging.info(f"packed {args.outpath} (ESPnet-style zip with meta.yaml)")
     logging.info(f"packed {out}: config.yaml, model.pth ({(out / 'model.pth').stat().st_size / 1e6:.1f} MB), model.pth.sha256, README.md")
 
 

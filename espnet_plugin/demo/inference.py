@@ -13,6 +13,7 @@ import logging
 import shutil
 import subprocess
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -55,7 +56,9 @@ def resolve_exp(spec: str) -> ExpSpec:
 
     ``DIR`` is a trained VAE dir (``config.yaml`` + ESPnet ``*.pth``, picked by
     :func:`resolve_model_file`), a packed dir (``config.yaml`` + ``model.pth`` [+ ``.sha256``]),
-    or a trained dir without weights whose ``packed/`` subdir holds them.
+    a trained dir without weights whose ``packed/`` subdir holds them, or an ESPnet-style pack
+    (a ``.zip`` written by ``espnet_plugin.bin.pack`` or its unpacked dir with ``meta.yaml``;
+    default name: the zip's stem).
 
     Raises:
         ConfigError: missing dir, config or weights.
@@ -66,6 +69,12 @@ def resolve_exp(spec: str) -> ExpSpec:
     if not sep:
         name, path = "", spec
     d = Path(path).expanduser()
+    if (d.is_file() and zipfile.is_zipfile(d)) or (d / "meta.yaml").is_file():  # an ESPnet-style pack
+        from espnet_plugin.pack import resolve_pretrained
+
+        files = resolve_pretrained(d, kind="svae").files
+        stem = d.name[: -len(".zip")] if d.name.endswith(".zip") else d.name
+        return ExpSpec(name or stem, d.resolve(), files["train_config"].resolve(), files["model_file"].resolve())
     if not d.is_dir():
         raise ConfigError(f"--exp {spec!r}: not a directory")
     if not (d / "config.yaml").is_file() and (d / "packed" / "config.yaml").is_file():
@@ -322,7 +331,8 @@ class TTSDemo:
     """A latent TTS (``espnet_plugin.bin.latent_tts_inference.LatentTTS``) + the VAE it was trained on.
 
     Args:
-        tts_exp: TTS exp dir (``config.yaml`` + weights).
+        tts_exp: TTS exp dir (``config.yaml`` + weights), or a TTS pack (.zip / unpacked dir;
+            its packed VAE is used unless ``vae_exp`` is given).
         vae_exp: ``[NAME=]DIR`` of its VAE; default: the dir whose ``latents/`` the TTS was
             trained on (read from its config), else the only ``--exp`` given.
         fallback_exps: the demo's ``--exp`` list (used for that last rule).
@@ -335,6 +345,22 @@ class TTSDemo:
         from espnet_plugin.bin.latent_tts_inference import LatentTTS
 
         d = Path(tts_exp)
+        if (d.is_file() and zipfile.is_zipfile(d)) or (d / "meta.yaml").is_file():  # a TTS pack: its own VAE
+            from espnet_plugin.pack import resolve_pretrained
+
+            files = resolve_pretrained(d, kind="tts").files
+            vae_name, vae = d.name, None
+            if vae_exp is not None or "vae_train_config" not in files:
+                if vae_exp is None and len(fallback_exps) != 1:
+                    raise ConfigError(f"--tts_exp {tts_exp}: the pack holds no VAE: give --tts_vae_exp")
+                spec = resolve_exp(vae_exp if vae_exp is not None else fallback_exps[0])
+                vae_name, vae = spec.name, load_vae_cached(str(spec.config), str(spec.model_file), device)
+            else:
+                vae = load_vae_cached(str(files["vae_train_config"]), str(files["vae_model_file"]), device)
+            self.vae_name = vae_name
+            self.tts = LatentTTS(files["train_config"], files["model_file"], vae=vae, device=device)
+            self.fs = int(vae.fs)
+            return
         if not (d / "config.yaml").is_file():
             raise ConfigError(f"--tts_exp {tts_exp}: no config.yaml")
         if vae_exp is None:

@@ -132,6 +132,8 @@ def load_svae(
     ``decode(z (B,T,D)) -> (B, T*hop)``, ``fs``, ``hop_length``, ``latent_dim``.
 
     ``model_path`` defaults to the weights :func:`resolve_model_file` picks beside the config.
+    ``config_path`` may also be a pack (without ``model_path``): a packed ``.zip``, an unpacked
+    dir with ``meta.yaml`` or a packed dir (:func:`espnet_plugin.pack.resolve_pretrained`).
     ``use_ema``: take the generator's EMA weights when the checkpoint has them (else the trained ones).
 
     Raises:
@@ -148,7 +150,12 @@ def load_svae_with_config(
     from espnet_plugin.vae.choices import build_generator
     from espnet_plugin.vae.ema import generator_state
 
+    from espnet_plugin.pack import is_pack_ref, resolve_pretrained
+
     config_path = Path(config_path)
+    if model_path is None and is_pack_ref(config_path):  # a packed .zip, or a (un)packed dir
+        files = resolve_pretrained(config_path, kind="svae").files
+        config_path, model_path = files["train_config"], files["model_file"]
     if not config_path.is_file():
         raise ConfigError(f"VAE config not found: {config_path}")
     with open(config_path, encoding="utf-8") as f:

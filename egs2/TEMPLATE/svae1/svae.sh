@@ -102,6 +102,10 @@ summary_note=""         # One line shown above the summary table (e.g. "smoke ru
 demo=false              # Start the Gradio demo after the summary (it serves until Ctrl-C); --stage 23 starts it too.
 demo_port=7860          # Port of the Gradio demo (binds 127.0.0.1).
 
+# Packing and upload (stage 24; the VAE's pack is written by stage 11)
+skip_upload_hf=true     # Skip uploading the packs to the Hugging Face hub (false: pack + upload, needs --hf_repo).
+hf_repo=""              # Hugging Face repo prefix, e.g. owner/svae_libritts: one repo per pack, <hf_repo>-<exp name>.
+
 # [Task dependent] Set the datadir name created by local/data.sh
 train_set=""            # Name of training set.
 valid_set=""            # Name of validation set.
@@ -121,8 +125,9 @@ Stages (a progress line is printed for each):
    8: resynthesise the test set
    9: score reconstruction (PESQ, STOI, mel distance, speaker similarity, MOS estimate)
   10: extract latents for every set (kaldiio ark/scp)
-  11: pack the trained model (config + weights + checksum + model card)
+  11: pack the trained model (config + weights + checksum + model card; + ESPnet-style zip with meta.yaml)
   12-16: latent TTS (see the TTS part), 17-21: ASR probing, 22: summary, 23: demo
+  24: pack the latent TTS and probes (zip + meta.yaml), upload every pack (--skip_upload_hf false --hf_repo ...)
 
 Options:
     --stage          # Processes starts from the specified stage (default="${stage}").
@@ -152,6 +157,7 @@ Options:
     --judge_args     # judge weight paths for the scorers (default="${judge_args}").
     --probe_baselines  # fbank teacher judge (default="${probe_baselines}").
     --probe_judge    # the probe baseline that judges generated speech (default="${probe_judge}").
+    --skip_upload_hf / --hf_repo       # Upload the packs (stage 24) to <hf_repo>-<exp name> (default="${skip_upload_hf}", "${hf_repo}").
     --datadir / --dumpdir / --expdir   # Where data, dumps and experiments go (default="${datadir}", "${dumpdir}", "${expdir}").
     --train_set / --valid_set / --test_sets    # Data set names.
 EOF
@@ -520,11 +526,13 @@ run_config() {
     fi
 
     if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ] && ! "${skip_train}"; then
-        stage_msg 11 "Pack ${svae_tag} -> ${svae_exp}/packed"
-        local key; key=$(hash_of "${model_key}" ${svae_exp}/config.yaml)
-        if is_done ${svae_exp}/packed/.done "${key}"; then log "  up to date"; else
+        # the packed dir (read by the demo) and the ESPnet-style zip (meta.yaml; uploaded by stage 24)
+        local zip=${svae_exp}/${svae_exp##*/}_${inference_model%.*}.zip
+        stage_msg 11 "Pack ${svae_tag} -> ${svae_exp}/packed, ${zip}"
+        local key; key=$(hash_of "${model_key}" ${svae_exp}/config.yaml "zip")
+        if is_done ${svae_exp}/packed/.done "${key}" && [ -f ${zip} ]; then log "  up to date"; else
             ${python} -m espnet_plugin.bin.pack_model --exp_dir ${svae_exp} --model_file ${model_file} \
-                --out_dir ${svae_exp}/packed --recipe "$(pwd)" --train_set ${train_set}
+                --out_dir ${svae_exp}/packed --recipe "$(pwd)" --train_set ${train_set} --outpath ${zip}
             mark_done ${svae_exp}/packed/.done "${key}"
         fi
     fi
@@ -609,6 +617,7 @@ for r in "${runs[@]}"; do
 done
 run_jobs "${gen_jobs[@]}" ground_truth
 run_summary_stage        # stage 22
+run_upload_stage         # stage 24 (when asked; before the demo, which serves until Ctrl-C)
 run_demo_stage           # stage 23
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
