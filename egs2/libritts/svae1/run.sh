@@ -14,6 +14,9 @@ set -e
 set -u
 set -o pipefail
 
+# utils/ (and steps, scripts, pyscripts) from ESPnet when $ESPNET_ROOT is set, else the template's own
+"$(dirname "$(readlink -f ./svae.sh)")/link_utils.sh"
+
 train_set=train_clean_100
 valid_set=dev_clean
 test_sets="test_clean"

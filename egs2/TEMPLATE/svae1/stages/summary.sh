@@ -12,7 +12,7 @@
 score_ground_truth() {
     [ ${stage} -le 22 ] && [ ${stop_stage} -ge 22 ] && ! "${skip_eval}" || return 0
     local gt=${expdir}/ground_truth ref="" pairs="" d
-    for d in ${expdir}/svae_*/decode_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
+    for d in ${expdir}/svae_*/decode_${inference_tag}_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
     for d in ${expdir}/tts_*/gen_${test_set}; do [ -f ${d}/pairs.tsv ] && pairs=${d}/pairs.tsv && break; done
     if [ -n "${ref}" ]; then
         local key; key=$(hash_of ${ref} "${metrics}" "${sim_judge} ${mos_judge}")
@@ -60,7 +60,7 @@ run_summary_stage() {
         stage_msg 22 "Summary of every config, baseline and the ground truth -> ${out}"
         ${python} -m espnet_plugin.bin.summarize --exp_dir ${expdir} --out_dir ${out} \
             --baseline_recon ${summary_baseline_recon} --baseline_und ${summary_baseline_und} \
-            --baseline_gen ${summary_baseline_gen} --reference ${summary_reference} \
+            --baseline_gen ${summary_baseline_gen} --reference ${summary_reference} --decode_tag ${inference_tag} \
             --smoke_note "${summary_note}" 2>&1 | tee ${out}.log | grep -v "^\[nltk" | tail -n 5
         log "  table: ${out}/table.md  pictures: $(cd ${out} && ls *.png | tr '\n' ' ')"
         cat ${out}/table.md

@@ -79,6 +79,7 @@ run_tts_stages() {
                 log "Error: ${tts_exp} holds a TTS trained from other inputs; remove it or use another --tag."; exit 1
             fi
             mkdir -p ${tts_exp}; echo "${key}" > ${tts_exp}/.key_train
+            write_exp_run_sh ${tts_exp} 12
             local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
             # shellcheck disable=SC2086
             ${python} -m espnet2.bin.launch \
