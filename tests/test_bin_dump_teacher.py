@@ -47,3 +47,30 @@ def test_merge_refuses_missing_or_mixed_jobs(speech_corpus, tmp_path):
     with pytest.raises(DataError, match="different teachers"):
         dump_teacher.main(["--output_dir", str(out), "--merge", "2"])
     assert not (out / "feats.scp").exists()
+
+
+def test_jobs_on_split_scp_parts_equal_one_job(speech_corpus, fbank_cache, tmp_path):
+    # the recipe splits the list with utils/split_scp.pl and gives each job its part (--key_file)
+    import subprocess
+    from pathlib import Path
+
+    split = Path(__file__).resolve().parents[1] / "egs2" / "TEMPLATE" / "svae1" / "utils" / "split_scp.pl"
+    parts = [tmp_path / f"keys.{j}.scp" for j in (1, 2)]
+    subprocess.run([str(split), str(speech_corpus / "wav.scp"), *map(str, parts)], check=True)
+    out = tmp_path / "par"
+    for j, keys in enumerate(parts, start=1):
+        dump_teacher.main(["--wav_scp", str(speech_corpus / "wav.scp"), "--output_dir", str(out), *FBANK,
+                           "--num_jobs", "2", "--job_index", str(j), "--key_file", str(keys)])
+        assert sorted(kaldiio.load_scp(str(out / f"feats.{j}.scp"))) == sorted(
+            ln.split()[0] for ln in keys.read_text().splitlines())
+    dump_teacher.main(["--output_dir", str(out), "--merge", "2"])
+    one = dict(kaldiio.load_scp(str(fbank_cache / "feats.scp")))
+    par = dict(kaldiio.load_scp(str(out / "feats.scp")))
+    assert list(par) == sorted(one)
+    for k in one:
+        np.testing.assert_array_equal(par[k], one[k])
+    # a key the list lacks is an error naming the key file
+    (tmp_path / "bad.scp").write_text("nope x\n")
+    with pytest.raises(DataError, match="bad.scp"):
+        dump_teacher.main(["--wav_scp", str(speech_corpus / "wav.scp"), "--output_dir", str(tmp_path / "b"), *FBANK,
+                           "--key_file", str(tmp_path / "bad.scp")])

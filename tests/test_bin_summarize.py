@@ -140,3 +140,26 @@ def test_seed_rows_share_an_axis_measured_on_one_seed():
     out = summarize.share_missing_axes(vals, {"j": ["j_seed1", "j_seed2"]})
     assert out["j_seed2"] == {"reconstruction/pesq": 3.0, "generation/wer": 50.0}
     assert vals["j_seed2"] == {"reconstruction/pesq": 3.0}       # the input is not changed
+
+
+def test_decode_tag_reads_the_scores_of_one_inference_model(tmp_path):
+    # two decode dirs of one VAE (two --inference_model files): --decode_tag picks one, whichever is newer
+    e = tmp_path / "exp"
+    rec = {"pesq": 2.82, "stoi": 0.9, "mel_distance": 1.0}
+    _write(e / "svae_mel_vocoder" / "decode_valid.mrstft_loss.ave_test" / "scores" / "metrics.json",
+           "reconstruction", "mel_vocoder", rec)
+    _write(e / "svae_jmas" / "decode_valid.mrstft_loss.ave_test" / "scores" / "metrics.json",
+           "reconstruction", "jmas", dict(rec, pesq=1.5))
+    _write(e / "svae_jmas" / "decode_valid.loss.best_test" / "scores" / "metrics.json",
+           "reconstruction", "jmas", dict(rec, pesq=4.0))   # written last: would win without the tag
+
+    def pesq(tag):
+        out = tmp_path / f"summary_{tag or 'all'}"
+        summarize.main(["--exp_dir", str(e), "--out_dir", str(out), "--decode_tag", tag, "--log_level", "ERROR",
+                        "--n_boot", "10"])
+        row = next(r for r in csv.DictReader((out / "table.csv").open(encoding="utf-8")) if r["config"] == "jmas")
+        return float(next(v for k, v in row.items() if k.startswith("rec:pesq")))
+
+    assert pesq("valid.mrstft_loss.ave") == pytest.approx(1.5)
+    assert pesq("valid.loss.best") == pytest.approx(4.0)
+    assert pesq("") == pytest.approx(4.0)

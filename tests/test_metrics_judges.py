@@ -165,5 +165,5 @@ def test_the_paper_recipe_uses_the_paper_judges_and_the_embedded_recipe_its_embe
     # every scorer call of the template passes the chosen judges on
     stages = template + "".join(p.read_text() for p in (ROOT / "egs2" / "TEMPLATE" / "svae1" / "stages").glob("*.sh"))
     calls = re.findall(r"espnet_plugin\.bin\.score_(?:recon|tts) \\\n(?:.*\\\n)*.*", stages)
-    assert len(calls) == 4 and all("--sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args}" in c
+    assert len(calls) == 4 and all("--sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights}" in c
                                    for c in calls)

@@ -120,7 +120,7 @@ def test_every_stage_runs_and_summarises(micro):
     for tag in ("jmas_seed1", "jmas_seed2"):
         exp = recipe / "exp" / f"svae_{tag}"
         assert (exp / "config.yaml").is_file() and (exp / "packed" / "model.pth.sha256").is_file()
-        assert (exp / "decode_test" / "scores" / "metrics.json").is_file()
+        assert (exp / "decode_valid.mrstft_loss.ave_test" / "scores" / "metrics.json").is_file()
         assert (exp / "latents" / "train" / "latents.scp").is_file()
         assert "seed: " + tag[-1] in (exp / "config.yaml").read_text()
     # the teacher probe and the judge (Fbank + SpecAugment, its own config) beside the Fbank probe
@@ -167,7 +167,7 @@ def test_rerun_changes_nothing(micro):
 def test_stage_resumes_in_the_middle(micro):
     recipe, opts, _, tmp = micro
     # a lost product of stage 9 is recomputed by --stage 9 --stop_stage 9 alone
-    scores = recipe / "exp" / "svae_jmas_seed1" / "decode_test" / "scores"
+    scores = recipe / "exp" / "svae_jmas_seed1" / "decode_valid.mrstft_loss.ave_test" / "scores"
     shutil.rmtree(scores)
     log = _run(recipe, *opts[:-2], "--stage", "9", "--stop_stage", "9", log=tmp / "resume.log")
     assert "Stage 9/23" in log and "Stage 8/23" not in log and "Stage 10/23" not in log

@@ -125,8 +125,10 @@ def test_pack_model_round_trip(exp, tmp_path):
     d.mkdir()
     (d / "config.yaml").write_text(cfg.read_text())
     torch.save({f"generator.{k}": v for k, v in gen.state_dict().items()}, d / "valid.mrstft_loss.best.pth")
-    (d / "decode_test" / "scores").mkdir(parents=True)
-    (d / "decode_test" / "scores" / "metrics.json").write_text('{"metrics": {"pesq": 1.5}}')
+    # the scores of this model file (decode_<model tag>_<set>), not those of another checkpoint
+    for dec, pesq in (("decode_valid.mrstft_loss.best_test", 1.5), ("decode_other_test", 3.5)):
+        (d / dec / "scores").mkdir(parents=True)
+        (d / dec / "scores" / "metrics.json").write_text(f'{{"metrics": {{"pesq": {pesq}}}}}')
     out = d / "packed"
     pack_model.main(["--exp_dir", str(d), "--model_file", str(d / "valid.mrstft_loss.best.pth"), "--out_dir", str(out)])
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.yaml", "model.pth", "model.pth.sha256"]

@@ -3,7 +3,7 @@
 
     python -m espnet_plugin.bin.dump_teacher --wav_scp dump/raw/train/wav.scp \
         --output_dir dump/teacher/<tag>/train --upstream wavlm_large --layer 23 [--path ckpt] \
-        [--extra_layers 12 ...] [--num_jobs N --job_index I] [--device cuda]
+        [--extra_layers 12 ...] [--num_jobs N --job_index I [--key_file keys.I.scp]] [--device cuda]
     python -m espnet_plugin.bin.dump_teacher --output_dir ... --merge N     # after N parallel jobs
 
 Writes ``feats.scp`` / ``feats*.ark`` (one (T', F) float32 matrix per utterance, at the teacher's
@@ -33,7 +33,7 @@ from espnet_plugin.distill.teacher import CACHE_INFO, Teacher, layer_scp_name
 from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
 from espnet_plugin.io.scp_audio import load_entry
-from espnet_plugin.io.kaldi_dir import read_scp, write_text_atomic
+from espnet_plugin.io.kaldi_dir import job_keys, read_scp, write_text_atomic
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--num_jobs", type=int, default=1)
     p.add_argument("--job_index", type=int, default=1, help="1-based, as ESPnet's JOB")
+    p.add_argument("--key_file", default=None,
+                   help="this job's utterances (its utils/split_scp.pl part of the list); default: every "
+                        "num_jobs-th of the sorted keys; --num_jobs/--job_index still name the outputs")
     p.add_argument("--merge", type=int, default=0, help="merge N job outputs into feats.scp and write the info")
     return p
 
@@ -96,7 +99,7 @@ def main(cmd=None) -> None:
     teacher = Teacher(upstream=args.upstream, path=args.path, layer=args.layer,
                       extra_layers=args.extra_layers).to(args.device)
     wavs = read_scp(args.wav_scp)
-    keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
+    keys = job_keys(wavs, args.key_file, args.num_jobs, args.job_index, source=args.wav_scp)
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
     root = Path(args.wav_scp).parent
     logging.info(f"teacher {args.upstream} layer {teacher.layer} (+ extra {teacher.extra_layers}) "

@@ -15,6 +15,7 @@ those weights with the model card, loadable by :func:`espnet_plugin.hub.load_pre
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import tempfile
@@ -76,7 +77,9 @@ def main(cmd=None) -> None:
     write_text_atomic(out / "config.yaml", (exp / "config.yaml").read_text(encoding="utf-8"))
     atomic_save(vae.state_dict(), out / "model.pth")
     write_text_atomic(out / "model.pth.sha256", f"{sha256_file(out / 'model.pth')}  model.pth\n")
-    scores = next(iter(sorted(exp.glob("decode_*/scores/metrics.json"))), None)
+    # the scores of this very model file: its decode dirs are decode_<model tag>_<set> (svae.sh, stage 8)
+    model_tag = Path(args.model_file).name.removesuffix(".pth")
+    scores = next(iter(sorted(exp.glob(f"decode_{glob.escape(model_tag)}_*/scores/metrics.json"))), None)
     metrics = json.loads(scores.read_text()).get("metrics") if scores is not None else None
     write_text_atomic(out / "README.md", model_card(cfg, vae, metrics, args.train_set, args.recipe))
     load_svae(out / "config.yaml", out / "model.pth")  # round trip + checksum

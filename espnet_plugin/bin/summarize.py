@@ -49,8 +49,21 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap replicates of the intervals")
     p.add_argument("--smoke_note", default="",
                    help="one line printed above the table (e.g. that a smoke run's differences mean nothing)")
+    p.add_argument("--decode_tag", default="",
+                   help="read a VAE's scores from its decode dirs of this inference model only "
+                        "(svae_*/decode_<decode_tag>_<set>); those of other models are skipped; '' reads all")
     p.add_argument("--log_level", default="INFO")
     return p
+
+
+def other_model_decode(path: Path, exp: Path, decode_tag: str) -> bool:
+    """Whether ``path`` (a metrics file under ``exp``) lies in a VAE's decode dir of another inference
+    model than ``decode_tag``: ``svae_<x>/decode_<model tag>_<set>/...`` (svae.sh's stage-8 layout)."""
+    if not decode_tag:
+        return False
+    parts = path.relative_to(exp).parts
+    return (len(parts) > 2 and parts[0].startswith("svae_") and parts[1].startswith("decode_")
+            and not parts[1].startswith(f"decode_{decode_tag}_"))
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -71,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     exp, out = Path(args.exp_dir), Path(args.out_dir)
     out_res = out.resolve()
     # older files first so that a re-scored (newer) file wins on a (tag, axis) clash
-    files = sorted((p for p in exp.glob(args.pattern) if p.is_file() and out_res not in p.resolve().parents),
+    files = sorted((p for p in exp.glob(args.pattern) if p.is_file() and out_res not in p.resolve().parents
+                    and not other_model_decode(p, exp, args.decode_tag)),
                    key=lambda p: (p.stat().st_mtime, str(p)))
     if not files:
         raise DataError(f"{exp}: no files matching {args.pattern!r}")

@@ -4,7 +4,7 @@
     python -m espnet_plugin.bin.svae_inference --config exp/svae_x/config.yaml \
         [--model_file exp/svae_x/valid....pth] --wav_scp dump/raw/test/wav.scp \
         --output_dir exp/svae_x/decode_test [--wav_scp ... --output_dir ...] [--write_wav true] [--write_latents true] \
-        [--num_jobs N --job_index I] [--device cuda]
+        [--num_jobs N --job_index I [--key_file keys.I.scp ...]] [--device cuda]
 
 Outputs: ``<output_dir>/wav/<utt>.wav`` (16-bit PCM at the model's rate), ``latents.ark/scp``
 (one (T, D) float32 posterior-mean matrix per utterance, T = ceil(N / hop)) and ``wav.scp``
@@ -27,7 +27,7 @@ from espnet2.utils.types import str2bool
 from espnet_plugin.io.ark import atomic_ark_writer
 from espnet_plugin.io.audio import write_audio
 from espnet_plugin.io.scp_audio import load_entry
-from espnet_plugin.io.kaldi_dir import read_scp, write_scp
+from espnet_plugin.io.kaldi_dir import job_keys, read_scp, write_scp
 from espnet_plugin.vae.loading import load_svae
 
 
@@ -42,14 +42,17 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--num_jobs", type=int, default=1)
     p.add_argument("--job_index", type=int, default=1)
+    p.add_argument("--key_file", action="append", default=None,
+                   help="one per --wav_scp: this job's utterances (its utils/split_scp.pl part); default: every "
+                        "num_jobs-th of the sorted keys; --num_jobs/--job_index still name the outputs")
     return p
 
 
-def run_set(vae, wav_scp: str, out: Path, args) -> None:
+def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None) -> None:
     """Resynthesise / encode one wav.scp (this job's share of it) into ``out``."""
     (out / "wav").mkdir(parents=True, exist_ok=True)
     wavs = read_scp(wav_scp)
-    keys = sorted(wavs)[args.job_index - 1 :: args.num_jobs]
+    keys = job_keys(wavs, key_file, args.num_jobs, args.job_index, source=wav_scp)
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
     written, total_audio, t0 = {}, 0.0, time.perf_counter()
     latents = (
@@ -81,9 +84,12 @@ def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if len(args.wav_scp) != len(args.output_dir):
         raise SystemExit("give one --output_dir per --wav_scp")
+    if args.key_file is not None and len(args.key_file) != len(args.wav_scp):
+        raise SystemExit("give one --key_file per --wav_scp (or none)")
     vae = load_svae(args.config, args.model_file, device=args.device)
-    for wav_scp, out in zip(args.wav_scp, args.output_dir):
-        run_set(vae, wav_scp, Path(out), args)
+    key_files = args.key_file or [None] * len(args.wav_scp)
+    for wav_scp, out, key_file in zip(args.wav_scp, args.output_dir, key_files):
+        run_set(vae, wav_scp, Path(out), args, key_file)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,32 @@ def read_text(
     return read_scp(path, allow_empty=allow_empty, problems=problems)
 
 
+def job_keys(
+    entries: Mapping[str, str],
+    key_file: PathLike | None = None,
+    num_jobs: int = 1,
+    job_index: int = 1,
+    *,
+    source: str = "the list",
+) -> list[str]:
+    """The keys of ``entries`` one parallel job processes, sorted.
+
+    With ``key_file`` (this job's part of the list, as ``utils/split_scp.pl`` writes it; ESPnet's
+    ``--key_file``): the first field of each of its lines, every one of which must be in ``entries``.
+    Without: every ``num_jobs``-th sorted key from the ``job_index``-th (1-based).
+
+    Raises:
+        DataError: a key of ``key_file`` missing from ``entries`` (named with ``source``).
+    """
+    if key_file is None:
+        return sorted(entries)[job_index - 1 :: num_jobs]
+    keys = list(read_scp(key_file, allow_empty=True))
+    missing = [k for k in keys if k not in entries]
+    if missing:
+        raise DataError(f"{key_file}: {len(missing)} keys not in {source}: {_few(missing)}")
+    return sorted(keys)
+
+
 def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
     """Invert ``utt -> spk`` into ``spk -> sorted utts`` (speakers sorted)."""
     out: dict[str, list[str]] = {}

@@ -63,7 +63,7 @@ inference_model=valid.mrstft_loss.ave.pth  # Model file used for resynthesis and
 metrics="pesq,stoi,mel_distance,spk_sim,mos"  # Reconstruction metrics.
 sim_judge=resemblyzer   # Speaker judge behind spk_sim (stages 9, 16, 22): resemblyzer (embedded) or wavlm_large_sv (SIM-o, F5-TTS).
 mos_judge=distillmos    # MOS judge behind mos (stages 9, 16, 22): distillmos (embedded) or utmos22_strong (UTMOS).
-judge_args=""           # Where the judges' weights are, for every scorer, e.g. "--sv_checkpoint /ckpt/wavlm_large_finetune.pth --utmos_dir /src/SpeechMOS" (or the ESPNET_PLUGIN_* env vars).
+judge_weights=""        # Where the judges' weights are, for every scorer, e.g. "--sv_checkpoint /ckpt/wavlm_large_finetune.pth --utmos_dir /src/SpeechMOS" (or the ESPNET_PLUGIN_* env vars).
 eval_max_utts=0         # Resynthesise and score only the first N test utterances (0 = all).
 
 # Latent TTS (stages 12-16)
@@ -111,6 +111,19 @@ train_set=""            # Name of training set.
 valid_set=""            # Name of validation set.
 test_sets=""            # Names of test sets (resynthesis + scoring on the first one).
 
+# --help lists every option of the block above, read from this file: name, comment, default
+# (one name twice in the block: its comments joined)
+_svae_options_help() {
+    local name comment
+    while IFS=$'\t' read -r name comment; do
+        printf '    --%-24s # %s (default="%s")\n' "${name}" "${comment}" "${!name}"
+    done < <(awk '/^# General configuration/ { on = 1 } /^help_message=/ { on = 0 }
+        on && match($0, /^[A-Za-z_][A-Za-z0-9_]*=/) {
+            name = substr($0, 1, RLENGTH - 1); c = ""
+            if (match($0, /[ \t]+# /)) c = substr($0, RSTART + RLENGTH)
+            if (!(name in text)) { order[n++] = name; text[name] = c } else text[name] = text[name] "; also: " c }
+        END { for (i = 0; i < n; i++) print order[i] "\t" text[order[i]] }' "$(readlink -f "${BASH_SOURCE[0]}")")
+}
 help_message=$(cat << EOF
 Usage: $0 --train-set "<train_set_name>" --valid-set "<valid_set_name>" --test_sets "<test_set_names>"
 
@@ -129,41 +142,13 @@ Stages (a progress line is printed for each):
   12-16: latent TTS (see the TTS part), 17-21: ASR probing, 22: summary, 23: demo
   24: pack the latent TTS and probes (zip + meta.yaml), upload every pack (--skip_upload_hf false --hf_repo ...)
 
-Options:
-    --stage          # Processes starts from the specified stage (default="${stage}").
-    --stop_stage     # Processes is stopped at the specified stage (default="${stop_stage}").
-    --ngpu           # The number of gpus ("0" uses cpu, otherwise use gpu, default="${ngpu}").
-    --num_nodes      # The number of nodes (default="${num_nodes}").
-    --nj             # The number of parallel jobs (default="${nj}").
-    --inference_nj   # The number of parallel jobs in inference (default="${inference_nj}").
-    --gpu_inference  # Whether to use gpu for inference (default="${gpu_inference}").
-    --fs             # Sampling rate (default="${fs}").
-    --teacher        # s3prl upstream or hubert_tiny (default="${teacher}").
-    --teacher_path   # Local teacher checkpoint (default="${teacher_path}").
-    --teacher_layer  # Teacher layer (default="${teacher_layer}").
-    --teacher_extra_layers  # More layers in the teacher cache, e.g. "12" for *_2layer configs (default="${teacher_extra_layers}").
-    --svae_config    # Config for VAE training (default="${svae_config}").
-    --svae_configs   # Several configs to compare, e.g. "vanilla tas jmas" (default="${svae_configs}").
-    --svae_args      # Extra arguments for VAE training (default="${svae_args}").
-    --margin_grid    # JMAS (m1, m2) sweep, e.g. "0.25,0.1 0.5,0.25 0.75,0.5" (default="${margin_grid}").
-    --tag            # Suffix of the experiment directory (default="${tag}").
-    --svae_seeds     # Seeds per config, e.g. "1 2" (default="${svae_seeds}").
-    --single_seed_configs  # Configs trained with the first seed only (default="${single_seed_configs}").
-    --tts_margins    # Latent TTS for the margin sweep's configs (default="${tts_margins}").
-    --svae_jobs      # Configs trained side by side (default="${svae_jobs}").
-    --tts_asr_judge  # probe | pocketsphinx | whisper_large_v3 (default="${tts_asr_judge}").
-    --sim_judge      # resemblyzer | wavlm_large_sv | wavlm_base_plus_sv (default="${sim_judge}").
-    --mos_judge      # distillmos | utmos22_strong (default="${mos_judge}").
-    --judge_args     # judge weight paths for the scorers (default="${judge_args}").
-    --probe_baselines  # fbank teacher judge (default="${probe_baselines}").
-    --probe_judge    # the probe baseline that judges generated speech (default="${probe_judge}").
-    --skip_upload_hf / --hf_repo       # Upload the packs (stage 24) to <hf_repo>-<exp name> (default="${skip_upload_hf}", "${hf_repo}").
-    --datadir / --dumpdir / --expdir   # Where data, dumps and experiments go (default="${datadir}", "${dumpdir}", "${expdir}").
-    --train_set / --valid_set / --test_sets    # Data set names.
+Options (every name=value of the option block of svae.sh, with its default):
+$(_svae_options_help)
 EOF
 )
 
 log "$0 $*"
+svae_cmdline=$(printf '%q ' "$0" "$@")   # this very command, for the run.sh of each exp dir
 . ./utils/parse_options.sh
 
 if [ $# -ne 0 ]; then
@@ -179,6 +164,9 @@ fi
 [ -z "${valid_set}" ] && { log "Error: --valid_set is required"; exit 2; }
 [ -z "${test_sets}" ] && { log "Error: --test_sets is required"; exit 2; }
 test_set=${test_sets%% *}
+# decode dirs are named after the model file they decode with: decode_<model tag>_<test set>,
+# e.g. decode_valid.mrstft_loss.ave_test (another --inference_model decodes into its own dir)
+inference_tag=$(basename "${inference_model}" .pth)
 
 resolve_config() {
     local c=$1
@@ -227,6 +215,28 @@ merge_job_scps() {
     cat "$1".[0-9]*.scp | sort > "$1.scp.tmp" && mv "$1.scp.tmp" "$1.scp" && rm -f "$1".[0-9]*.scp
 }
 elapsed() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); }   # minutes:seconds (past an hour too)
+# split_list <list> <n> <dir>: <dir>/<name>.1.<ext> ... <dir>/<name>.<n>.<ext>, the n contiguous,
+# nearly equal parts of <list> (utils/split_scp.pl, as Kaldi and ESPnet split their jobs' lists)
+split_list() {
+    local name; name=$(basename "$1")
+    local outs=() j
+    mkdir -p "$3"
+    for ((j = 1; j <= $2; j++)); do outs+=("$3/${name%.*}.${j}.${name##*.}"); done
+    utils/split_scp.pl "$1" "${outs[@]}"
+}
+# write_exp_run_sh <exp dir> <stage>: <exp dir>/run.sh, as ESPnet writes one: the command line that
+# made the experiment, resumed from <stage> (re-run from the recipe dir; more options may follow)
+write_exp_run_sh() {
+    mkdir -p "$1"
+    {
+        echo "#!/usr/bin/env bash"
+        echo "# Written by svae.sh on $(date '+%Y-%m-%dT%H:%M:%S'): the command that made $1,"
+        echo "# resumed from stage $2. Run it from the recipe dir $(pwd):"
+        echo "#   $1/run.sh [--stage N] [more svae.sh options]"
+        echo "[ -f ./svae.sh ] || { echo \"\$0: run me from the recipe dir (where svae.sh is)\" >&2; exit 1; }"
+        echo "${svae_cmdline}--stage $2 \"\$@\"; exit \$?"
+    } > "$1/run.sh.tmp" && chmod +x "$1/run.sh.tmp" && mv "$1/run.sh.tmp" "$1/run.sh"
+}
 stage_msg() { log "== Stage $1/23: $2 [$(elapsed) elapsed]"; }
 
 if "${gpu_inference}"; then _device=cuda; _icmd=${cuda_cmd}; _ngpu_inf=1; else _device=cpu; _icmd=${decode_cmd}; _ngpu_inf=0; fi
@@ -264,6 +274,12 @@ done
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! "${skip_data_prep}"; then
     stage_msg 1 "Data preparation (local/data.sh ${local_data_opts})"
     local/data.sh ${local_data_opts}
+    # every set the next stages read: sorted, unique ids, each utterance in wav.scp, text and utt2spk
+    for dset in $(printf '%s\n' ${train_set} ${valid_set} ${test_sets} | sort -u); do
+        utils/validate_data_dir.sh --no-feats --non-print ${datadir}/${dset} || {
+            log "Error: local/data.sh wrote a bad data dir ${datadir}/${dset} (see above; utils/fix_data_dir.sh ${datadir}/${dset} repairs sorting and missing utterances)"
+            exit 1; }
+    done
 fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! "${skip_data_prep}"; then
@@ -345,9 +361,10 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
         [ -f ${out}/.done ] && log "  ${dset}: teacher or data changed: recomputing the stale cache ${out}"
         rm -f ${out}/feats*.scp ${out}/feats*.ark ${out}/teacher_info.json
         _nj=$(min ${nj} $(wc -l < ${dumpdir}/raw/${dset}/wav.scp))
+        split_list ${dumpdir}/raw/${dset}/wav.scp ${_nj} ${out}/logs/keys
         ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/dump.JOB.log ${python} -m espnet_plugin.bin.dump_teacher \
             --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} $(teacher_dump_args) \
-            --device ${_device} --num_jobs ${_nj} --job_index JOB
+            --device ${_device} --num_jobs ${_nj} --job_index JOB --key_file ${out}/logs/keys/wav.JOB.scp
         # one job writes feats.scp itself; N jobs are merged (checking they used the same teacher)
         [ "${_nj}" -le 1 ] || ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} --merge ${_nj}
         mark_done ${out}/.done "${key}"
@@ -438,6 +455,7 @@ run_config() {
                 exit 1
             fi
             mkdir -p ${svae_exp}; echo "${key}" > ${svae_exp}/.key_train
+            write_exp_run_sh ${svae_exp} 7
             # shellcheck disable=SC2046,SC2086
             ${python} -m espnet2.bin.launch \
                 --cmd "${cuda_cmd} --name ${svae_exp}/train.log" --log ${svae_exp}/train.log \
@@ -453,7 +471,7 @@ run_config() {
 
     # hashed once here (after training) for the keys of stages 8-21: hash_of "${model_key}" = hash_of ${model_file}
     model_key=$(file_key ${model_file})
-    local dec=${svae_exp}/decode_${test_set}
+    local dec=${svae_exp}/decode_${inference_tag}_${test_set}
     if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! "${skip_eval}"; then
         stage_msg 8 "Resynthesise ${test_set} with ${svae_tag} (${inference_nj} jobs)"
         local key; key=$(hash_of "${model_key}" ${dumpdir}/raw/${test_set}/wav.scp "${eval_max_utts}")
@@ -468,8 +486,10 @@ run_config() {
                 cp ${dumpdir}/raw/${test_set}/wav.scp ${dec}/ref_wav.scp
             fi
             local _nj; _nj=$(min ${inference_nj} $(wc -l < ${dec}/ref_wav.scp))
+            split_list ${dec}/ref_wav.scp ${_nj} ${dec}/logs/keys
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${dec}/logs/inference.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
                 --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dec}/ref_wav.scp \
+                --key_file ${dec}/logs/keys/ref_wav.JOB.scp \
                 --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB
             merge_job_scps ${dec}/wav ${_nj}
             mark_done ${dec}/.done "${key}"
@@ -486,7 +506,7 @@ run_config() {
             ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${dec}/ref_wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
                 --metrics ${metrics} --tag ${svae_tag} ${margins:+--margins ${margins}} \
-                --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args}
+                --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights}
             mark_done ${dec}/scores/.done "${key}"
         fi
         log "  $(tr -d '\n' < ${dec}/scores/metrics.json | cut -c1-300)"
@@ -502,11 +522,13 @@ run_config() {
             set_key[${dset}]=$(hash_of "${model_key}" ${dumpdir}/raw/${dset}/wav.scp)
             if is_done ${out}/.done "${set_key[${dset}]}"; then log "  ${dset}: up to date"; continue; fi
             rm -f ${out}/.done
-            todo_args+=" --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out}"
+            todo_args+=" --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} --key_file ${out}/logs/keys/wav.JOB.scp"
             todo_sets+=" ${dset}"
         done
         if [ -n "${todo_sets}" ]; then
             local _nj=${inference_nj}
+            for dset in ${todo_sets}; do _nj=$(min ${_nj} $(wc -l < ${dumpdir}/raw/${dset}/wav.scp)); done
+            for dset in ${todo_sets}; do split_list ${dumpdir}/raw/${dset}/wav.scp ${_nj} ${svae_exp}/latents/${dset}/logs/keys; done
             # shellcheck disable=SC2086
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${svae_exp}/latents/logs/extract.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
                 --config ${svae_exp}/config.yaml --model_file ${model_file} ${todo_args} \

@@ -6,13 +6,16 @@
 #   CMD_BACKEND=slurm ./run.sh --ngpu 8 --num_nodes 2   # on a Slurm cluster (see cmd.sh)
 # Judges (as the paper and F5-TTS report): Whisper-large-v3 WER, SIM-o from WavLM-Large ECAPA-TDNN
 # speaker verification, UTMOS22 strong. Their weights are read locally, never downloaded:
-#   ./run.sh --judge_args "--whisper_model /models/whisper-large-v3 --sv_checkpoint /models/wavlm_large_finetune.pth \
+#   ./run.sh --judge_weights "--whisper_model /models/whisper-large-v3 --sv_checkpoint /models/wavlm_large_finetune.pth \
 #            --sv_wavlm_large /models/WavLM-Large.pt --utmos_dir /src/SpeechMOS"
 # (or the ESPNET_PLUGIN_* variables of espnet_plugin/metrics/paper_judges.py; a judge that cannot
 # load stops its scoring stage with a message naming it and the option to set).
 set -e
 set -u
 set -o pipefail
+
+# utils/ (and steps, scripts, pyscripts) from ESPnet when $ESPNET_ROOT is set, else the template's own
+"$(dirname "$(readlink -f ./svae.sh)")/link_utils.sh"
 
 train_set=train_clean_100
 valid_set=dev_clean

@@ -20,6 +20,9 @@ set -e
 set -u
 set -o pipefail
 
+# utils/ (and steps, scripts, pyscripts) from ESPnet when $ESPNET_ROOT is set, else the template's own
+"$(dirname "$(readlink -f ./svae.sh)")/link_utils.sh"
+
 profile=smoke
 args=()
 while [ $# -gt 0 ]; do

@@ -117,6 +117,7 @@ _probe_pipeline() {
                 rm -rf ${pexp}/*.pth ${pexp}/config.yaml ${pexp}/images ${pexp}/tensorboard ${pexp}/decode_* ${pexp}/scores
             fi
             mkdir -p ${pexp}; echo "${key}" > ${pexp}/.key_train
+            write_exp_run_sh ${pexp} 17
             ${cuda_cmd} --gpu ${_pngpu} ${pexp}/train.log ${python} -m espnet_plugin.bin.asr_probe_train \
                 --use_preprocessor true --resume true --config ${probe_config} "${token_args[@]}" "${data_args[@]}" \
                 --train_shape_file ${stats}/train/speech_shape --valid_shape_file ${stats}/valid/speech_shape \
@@ -143,10 +144,10 @@ _probe_pipeline() {
                     --output_dir ${dec}/logdir/output.1
             else                              # ESPnet's prefix search, per utterance, --inference_nj jobs
             local _nj; _nj=$(min ${inference_nj} $(wc -l < ${test_scp}))
-            awk -v n=${_nj} -v d=${dec}/logdir '{ print > (d "/keys." ((NR - 1) % n + 1) ".scp") }' ${test_scp}
+            split_list ${test_scp} ${_nj} ${dec}/logdir/keys
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${pexp}/decode_${mode}.JOB.log ${python} -m espnet_plugin.bin.asr_probe_inference \
                 --config ${dconf} --ngpu ${_ngpu_inf} --data_path_and_name_and_type "$(_pdata ${_ptest})" \
-                --key_file ${dec}/logdir/keys.JOB.scp --asr_train_config ${pexp}/config.yaml \
+                --key_file ${dec}/logdir/keys/$(basename ${test_scp} .scp).JOB.scp --asr_train_config ${pexp}/config.yaml \
                 --asr_model_file ${pexp}/${probe_inference_model} --output_dir ${dec}/logdir/output.JOB
             fi
             cat ${dec}/logdir/output.*/1best_recog/text | sort -k1,1 > ${dec}/text

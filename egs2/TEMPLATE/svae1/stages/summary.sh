@@ -12,7 +12,7 @@
 score_ground_truth() {
     [ ${stage} -le 22 ] && [ ${stop_stage} -ge 22 ] && ! "${skip_eval}" || return 0
     local gt=${expdir}/ground_truth ref="" pairs="" d
-    for d in ${expdir}/svae_*/decode_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
+    for d in ${expdir}/svae_*/decode_${inference_tag}_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
     for d in ${expdir}/tts_*/gen_${test_set}; do [ -f ${d}/pairs.tsv ] && pairs=${d}/pairs.tsv && break; done
     if [ -n "${ref}" ]; then
         local key; key=$(hash_of ${ref} "${metrics}" "${sim_judge} ${mos_judge}")
@@ -20,7 +20,7 @@ score_ground_truth() {
             gt_wav_dir ${ref} ${gt}/recon/wav
             ${decode_cmd} ${gt}/recon/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${ref} --hyp_dir ${gt}/recon/wav --out_dir ${gt}/recon/scores \
-                --metrics ${metrics} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args} --tag ground_truth
+                --metrics ${metrics} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} --tag ground_truth
             mark_done ${gt}/recon/.done "${key}"
         fi
     fi
@@ -37,7 +37,7 @@ score_ground_truth() {
             fi
             ${decode_cmd} ${gt}/gen/score.log ${python} -m espnet_plugin.bin.score_tts \
                 --list ${pairs} --hyp_dir ${gt}/gen/wav --out_dir ${gt}/gen/scores \
-                --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args} \
+                --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} \
                 --tag ground_truth ${probe_opt}
             mark_done ${gt}/gen/.done "${key}"
         fi
@@ -60,7 +60,7 @@ run_summary_stage() {
         stage_msg 22 "Summary of every config, baseline and the ground truth -> ${out}"
         ${python} -m espnet_plugin.bin.summarize --exp_dir ${expdir} --out_dir ${out} \
             --baseline_recon ${summary_baseline_recon} --baseline_und ${summary_baseline_und} \
-            --baseline_gen ${summary_baseline_gen} --reference ${summary_reference} \
+            --baseline_gen ${summary_baseline_gen} --reference ${summary_reference} --decode_tag ${inference_tag} \
             --smoke_note "${summary_note}" 2>&1 | tee ${out}.log | grep -v "^\[nltk" | tail -n 5
         log "  table: ${out}/table.md  pictures: $(cd ${out} && ls *.png | tr '\n' ' ')"
         cat ${out}/table.md

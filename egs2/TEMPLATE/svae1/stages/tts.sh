@@ -79,6 +79,7 @@ run_tts_stages() {
                 log "Error: ${tts_exp} holds a TTS trained from other inputs; remove it or use another --tag."; exit 1
             fi
             mkdir -p ${tts_exp}; echo "${key}" > ${tts_exp}/.key_train
+            write_exp_run_sh ${tts_exp} 12
             local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${lat}/${train_set}/latents.scp)
             # shellcheck disable=SC2086
             ${python} -m espnet2.bin.launch \
@@ -156,7 +157,7 @@ score_generation() {
         # shellcheck disable=SC2086
         ${_icmd} --gpu ${_ngpu_inf} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
             --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
-            --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_args} \
+            --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} \
             --tag ${svae_tag} ${probe_opt}
         mark_done ${gen}/scores/.done "${key}"
     fi
