@@ -6,7 +6,7 @@ import yaml
 
 from espnet_plugin.bin.tts_collect_stats import main as fast_main
 from espnet_plugin.errors import DataError
-from espnet_plugin.tts.text import build_token_list, write_token_list
+from espnet_plugin.tts.text import token_list_from_text
 
 D = 6
 
@@ -18,7 +18,7 @@ def _data(d, n=5, missing_text=None):
             w[f"u{i}"] = (rng.standard_normal((int(rng.integers(20, 50)), D)) * 3 - 1).astype(np.float32)
             if f"u{i}" != missing_text:
                 ft.write(f"u{i} " + "".join(rng.choice(list("abc de"), int(rng.integers(5, 15)))).strip() + "\n")
-    write_token_list(build_token_list(["abc de"]), d / "tokens.txt")
+    token_list_from_text(d / "text", d / "tokens.txt")  # as the recipe writes it
 
 
 def _fast(d, out):

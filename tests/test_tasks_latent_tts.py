@@ -12,7 +12,7 @@ from torch import nn
 from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.tts.duration import estimate_duration
 from espnet_plugin.tts.ema import EMA
-from espnet_plugin.tts.text import build_token_list, write_token_list
+from espnet_plugin.tts.text import token_list_from_text
 
 D, HOP, FS = 8, 400, 16000
 
@@ -64,6 +64,29 @@ def test_ema_hand_values():
         EMA(lin, decay=1.0)
 
 
+def test_ema_is_torch_averaged_model_copies_buffers_and_loads_old_checkpoints():
+    from torch.optim.swa_utils import AveragedModel
+
+    live = nn.BatchNorm1d(2)  # weight/bias are averaged, running stats are buffers (copied)
+    ema = EMA(live, decay=0.5, warmup=False)
+    assert isinstance(ema, AveragedModel) and int(ema.num_updates) == 0
+    with torch.no_grad():
+        live.weight.fill_(3.0)  # shadow weight 1 -> 0.5 * 1 + 0.5 * 3
+        live.running_mean.fill_(4.0)
+    ema.update(live)
+    torch.testing.assert_close(ema.module.weight, torch.full((2,), 2.0))
+    torch.testing.assert_close(ema.module.running_mean, torch.full((2,), 4.0))  # copied, not 2.0
+    assert int(ema.num_updates) == 1 and int(ema.state_dict()["n_averaged"]) == 2
+    # a checkpoint written before the EMA was an AveragedModel: "<prefix>num_updates" = n
+    old = {"ema." + k: v for k, v in ema.state_dict().items() if k != "n_averaged"}
+    old["ema.num_updates"] = torch.tensor(7)
+    holder = nn.Module()
+    holder.ema = EMA(nn.BatchNorm1d(2), decay=0.5, warmup=False)
+    holder.load_state_dict(old)  # strict: no missing / unexpected key
+    assert int(holder.ema.num_updates) == 7
+    torch.testing.assert_close(holder.ema.module.weight, ema.module.weight)
+
+
 # ---------------------------------------------------------------- ESPnet micro run
 CONF = dict(
     dit_conf=dict(dim=32, depth=2, heads=2, dim_head=16, text_dim=16, conv_layers=1, latent_dim=D, dropout=0.0),
@@ -97,7 +120,7 @@ def trained(tmp_path_factory):
             feats[f"u{i}"] = (rng.standard_normal((int(rng.integers(30, 60)), D)) * 2 + 1).astype(np.float32)
             w[f"u{i}"] = feats[f"u{i}"]
             ft.write(f"u{i} " + "".join(rng.choice(list("abcde "), 12)).strip() + "\n")
-    write_token_list(build_token_list(["abcde "]), d / "tokens.txt")
+    token_list_from_text(d / "text", d / "tokens.txt")  # as the recipe writes it
     conf = dict(CONF, token_list=str(d / "tokens.txt"))
     (d / "conf.yaml").write_text(yaml.safe_dump(conf))
     data = []

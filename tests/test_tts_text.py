@@ -3,17 +3,25 @@ import pytest
 import torch
 
 from espnet_plugin.errors import ConfigError
-from espnet_plugin.tts.text import FILLER_ID, CharTokenizer, build_token_list, pad_text_to_length, write_token_list
+from espnet_plugin.tts.text import FILLER_ID, CharTokenizer, pad_text_to_length, token_list_from_text
 
 TOKENS = ["<blank>", "<unk>", "<space>", "a", "b", "c", "<sos/eos>"]
 
 
-def test_build_token_list():
-    assert build_token_list(["ab c", "ca"]) == TOKENS
+def test_token_list_from_text_is_espnet_tokenize_text_vocabulary(tmp_path):
+    """The recipe's list (tokenize_text --write_vocabulary): specials around the tokens by count."""
+    (tmp_path / "text").write_text("u1 ab c\nu2 ca\n")
+    path = token_list_from_text(tmp_path / "text", tmp_path / "tok" / "tokens.txt")
+    # a and c twice, then b and the space once (ties in order of appearance); utterance ids dropped
+    assert path.read_text().splitlines() == ["<blank>", "<unk>", "a", "c", "b", "<space>", "<sos/eos>"]
+    assert CharTokenizer(path).encode("ab c") == [2, 4, 5, 3]
+    with pytest.raises(ConfigError, match="nowhere"):
+        token_list_from_text(tmp_path / "nowhere", tmp_path / "t.txt")
 
 
 def test_char_encode_decode_by_hand(tmp_path):
-    path = write_token_list(TOKENS, tmp_path / "tokens.txt")
+    path = tmp_path / "tokens.txt"
+    path.write_text("".join(f"{t}\n" for t in TOKENS))
     for tl in (path, str(path), TOKENS):
         tok = CharTokenizer(tl)
         assert tok.vocab_size == 7
@@ -41,7 +49,8 @@ def test_pad_text_to_length():
 def test_same_ids_as_espnet_preprocessor(tmp_path):
     from espnet2.train.preprocessor import CommonPreprocessor
 
-    tl = build_token_list(["Hello world, it's me."])
+    (tmp_path / "text").write_text("u1 Hello world, it's me.\n")
+    tl = str(token_list_from_text(tmp_path / "text", tmp_path / "tokens.txt"))
     pre = CommonPreprocessor(train=False, token_type="char", token_list=tl, text_cleaner="tacotron")
     tok = CharTokenizer(tl, cleaner="tacotron")
     text = "Hello  world, it's me."

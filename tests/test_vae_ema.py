@@ -126,8 +126,9 @@ def test_checkpoints_carry_the_ema_and_resume_restores_it(runs):
     a = torch.load(straight / "2epoch.pth", map_location="cpu", weights_only=True)
     b = torch.load(resumed / "2epoch.pth", map_location="cpu", weights_only=True)
     e1 = torch.load(straight / "1epoch.pth", map_location="cpu", weights_only=True)
-    assert int(e1["generator_ema.num_updates"]) == 2 and int(a["generator_ema.num_updates"]) == 4
-    assert int(b["generator_ema.num_updates"]) == 4                    # the count went on after resume
+    # AveragedModel's n_averaged counts the initial copy too: n_averaged = updates + 1
+    assert int(e1["generator_ema.n_averaged"]) == 3 and int(a["generator_ema.n_averaged"]) == 5
+    assert int(b["generator_ema.n_averaged"]) == 5                     # the count went on after resume
     ema_a, ema_b = _ema_state(a), _ema_state(b)
     assert ema_a.keys() == _gen_state(a).keys()
     for k in ema_a:   # the resumed run continued the restored EMA: the same as without the break

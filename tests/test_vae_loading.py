@@ -45,8 +45,8 @@ def test_checkpoint_with_an_extra_or_a_missing_key_is_refused_naming_the_file(ex
     with pytest.raises(ConfigError, match=r"extra\.pth.*unexpected \['decoder\.extra\.weight'\]"):
         load_svae(cfg, extra)
     missing = tmp_path / "missing.pth"
-    torch.save({k: v for k, v in state.items() if k != "decoder.embed.weight"}, missing)
-    with pytest.raises(ConfigError, match=r"missing\.pth.*missing \['decoder\.embed\.weight'\]"):
+    torch.save({k: v for k, v in state.items() if k != "decoder.backbone.embed.weight"}, missing)
+    with pytest.raises(ConfigError, match=r"missing\.pth.*missing \['decoder\.backbone\.embed\.weight'\]"):
         load_svae(cfg, missing)
     # the same in an ESPnet training checkpoint (generator.* plus the discriminator's keys)
     epoch = tmp_path / "1epoch.pth"
@@ -62,11 +62,11 @@ def test_bigger_models_checkpoint_does_not_load_into_a_smaller_config(exp, tmp_p
     cfg, _ = exp
     _, big = make_exp(tmp_path / "big", extra=[*SMALL, "--decoder_conf", "num_layers=2"])
     torch.save(big.state_dict(), tmp_path / "big.pth")
-    with pytest.raises(ConfigError, match=r"big\.pth.*unexpected \['decoder\.blocks\.1\."):
+    with pytest.raises(ConfigError, match=r"big\.pth.*unexpected \['decoder\.backbone\.convnext\.1\."):
         load_svae(cfg, tmp_path / "big.pth")
     _, wide = make_exp(tmp_path / "wide", extra=[*SMALL, "--decoder_conf", "dim=48"])  # same keys, other shapes
     torch.save(wide.state_dict(), tmp_path / "wide.pth")
-    with pytest.raises(ConfigError, match=r"(?s)wide\.pth does not match.*size mismatch for decoder\.embed"):
+    with pytest.raises(ConfigError, match=r"(?s)wide\.pth does not match.*size mismatch for decoder\.backbone\.embed"):
         load_svae(cfg, tmp_path / "wide.pth")
 
 

@@ -16,7 +16,7 @@ from espnet_plugin.tts.dit import DiT
 from espnet_plugin.tts.duration import estimate_duration, sway_sampling, text_length, time_schedule
 from espnet_plugin.tts.ema import EMA
 from espnet_plugin.tts.seeds import seeded_noise, utterance_seed
-from espnet_plugin.tts.text import FILLER_ID, CharTokenizer, build_token_list, pad_text_to_length
+from espnet_plugin.tts.text import FILLER_ID, CharTokenizer, pad_text_to_length, token_list_from_text
 
 __all__ = [
     "CFM",
@@ -24,12 +24,12 @@ __all__ = [
     "EMA",
     "FILLER_ID",
     "CharTokenizer",
-    "build_token_list",
     "estimate_duration",
     "pad_text_to_length",
     "seeded_noise",
     "sway_sampling",
     "text_length",
     "time_schedule",
+    "token_list_from_text",
     "utterance_seed",
 ]

@@ -3,7 +3,8 @@
 Token ids come from an ESPnet ``token_list`` (a file, one token a line, or a list) exactly as
 ESPnet's ``CommonPreprocessor`` produces them in training: text cleaner -> tokenizer
 (ESPnet's ``CharTokenizer`` for ``token_type="char"``, ``SentencepiecesTokenizer`` for
-``"bpe"``) -> ``TokenIDConverter`` (unknown tokens map to ``<unk>``).
+``"bpe"``) -> ``TokenIDConverter`` (unknown tokens map to ``<unk>``). The list itself is ESPnet's
+``tokenize_text --write_vocabulary`` output (the recipe's, or :func:`token_list_from_text` in-process).
 
 Padding: id sequences are padded with ``FILLER_ID = -1`` (also the ``int_pad_value`` of the
 task's collate function) up to the number of audio frames T; the DiT text embedding looks up
@@ -19,27 +20,38 @@ import torch
 from espnet_plugin.errors import ConfigError
 
 FILLER_ID = -1
-SPECIAL_TOKENS = ("<blank>", "<unk>", "<sos/eos>")
 
 
-def build_token_list(texts: Iterable[str], space_symbol: str = "<space>") -> list[str]:
-    """ESPnet-style character token list: ``<blank>, <unk>, sorted chars..., <sos/eos>``.
+def token_list_from_text(
+    text: Union[str, Path],
+    output: Union[str, Path],
+    token_type: str = "char",
+    bpemodel: Optional[Union[str, Path]] = None,
+) -> Path:
+    """Write the token list of a Kaldi ``text`` file (``utt-id transcript`` lines) with ESPnet.
 
-    Spaces become ``space_symbol`` (as ESPnet's ``CharTokenizer`` writes them).
+    The recipe's ``tts_token_list`` (``egs2/TEMPLATE/svae1/stages/tts.sh``), run in-process::
+
+        python -m espnet2.bin.tokenize_text --token_type <token_type> [--bpemodel <bpemodel>]
+            --input <text> --output <output> -f 2- --write_vocabulary true
+            --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1"
+
+    i.e. ``<blank>, <unk>, tokens by decreasing count..., <sos/eos>`` one a line.
+
+    Raises:
+        ConfigError: ``text`` does not exist.
     """
-    chars: set[str] = set()
-    for line in texts:
-        chars.update(space_symbol if c == " " else c for c in line)
-    chars.difference_update(SPECIAL_TOKENS)
-    return ["<blank>", "<unk>", *sorted(chars), "<sos/eos>"]
+    from espnet2.bin import tokenize_text
 
-
-def write_token_list(tokens: Sequence[str], path: Union[str, Path]) -> Path:
-    """Write a token list, one token a line (ESPnet's ``tokens.txt`` format)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
-    return path
+    if not Path(text).is_file():
+        raise ConfigError(f"text file not found: {text}")
+    cmd = ["--token_type", token_type, "--input", str(text), "--output", str(output), "--field", "2-",
+           "--write_vocabulary", "true",
+           "--add_symbol", "<blank>:0", "--add_symbol", "<unk>:1", "--add_symbol", "<sos/eos>:-1"]
+    if bpemodel is not None:
+        cmd += ["--bpemodel", str(bpemodel)]
+    tokenize_text.main(cmd)
+    return Path(output)
 
 
 def pad_text_to_length(text: torch.Tensor, length: int) -> torch.Tensor:

@@ -1,10 +1,12 @@
 """EMA of the speech VAE's generator (encoder + bottleneck + decoder), as the paper trains it (decay 0.9999).
 
-After the n-th generator optimizer step (n = 0, 1, ... counted by ``generator_ema.num_updates``)::
+After the n-th generator optimizer step (n = 0, 1, ... counted by ``generator_ema.num_updates``,
+stored as AveragedModel's ``generator_ema.n_averaged = n + 1``)::
 
     ema <- d_n * ema + (1 - d_n) * theta,        d_n = min(decay, (1 + n) / (10 + n))
 
-(the averaging class is :class:`espnet_plugin.tts.ema.EMA`, shared with the latent TTS). The
+(the averaging class is :class:`espnet_plugin.tts.ema.EMA`, a ``torch.optim.swa_utils.AveragedModel``
+shared with the latent TTS). The
 warm-up ``(1 + n) / (10 + n)`` is below ``decay`` for the first ``(10 * decay - 1) / (1 - decay)``
 steps (~90k at 0.9999, ~890 at 0.99, ~1790 at 0.995): there the EMA averages roughly the last 10%
 of the steps, so a CPU run of a few hundred steps gets a useful EMA and not its initial weights.
@@ -15,7 +17,8 @@ Where it lives and who uses it:
 - ``ESPnetSpeechVAEModel.generator_ema`` (``model_conf: {ema_decay: 0.9999}``; None or 0 = off,
   the default, so old configs build the old model): a frozen copy (``requires_grad=False``)
   outside both optimizers, saved in every checkpoint as ``generator_ema.module.*`` and
-  ``generator_ema.num_updates``, so ESPnet's ``--resume`` restores it.
+  ``generator_ema.n_averaged`` (older checkpoints: ``generator_ema.num_updates``, still loaded), so
+  ESPnet's ``--resume`` restores it.
 - :func:`update_after_each_step`: ``SpeechVAETask.build_optimizers`` hooks the update onto the
   generator optimizer's ``step``: once per generator step, never for the discriminator, not for a
   step ESPnet skips (non-finite gradient norm, AMP overflow). Under DDP every rank steps the same
@@ -66,7 +69,7 @@ def fill_missing_ema(state_dict: Dict[str, torch.Tensor], prefix: str, *args) ->
         return  # not a whole-model state: the key check reports what is missing
     logging.warning("the checkpoint has no generator EMA: it starts from the generator's weights")
     state_dict.update(copied)
-    state_dict[prefix + EMA_ROOT + "num_updates"] = torch.zeros((), dtype=torch.long)
+    state_dict[prefix + EMA_ROOT + "n_averaged"] = torch.ones((), dtype=torch.long)  # the copy alone: n = 0
 
 
 def generator_state(

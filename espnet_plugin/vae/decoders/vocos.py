@@ -1,44 +1,35 @@
-"""Vocos-like decoder: ConvNeXt stack at the latent frame rate + ISTFT head (the iSTFT upsamples).
+"""Vocos-like decoder: the ``vocos`` package's ConvNeXt backbone at the latent frame rate + its ISTFT head.
 
-``z (B, D, T)`` -> Conv1d k7 -> LayerNorm -> N x ConvNeXt -> LayerNorm -> Linear(dim, 2 * (n_fft // 2 + 1))
--> ``mag = clip(exp(a), max=1e2)``, phase ``p`` -> ``S = mag * (cos p + i sin p)`` -> inverse STFT with
-"same" padding -> ``wav (B, 1, T * hop_length)``.
+``z (B, D, T)`` -> :class:`vocos.models.VocosBackbone` (Conv1d k7 -> LayerNorm -> N x ConvNeXt ->
+LayerNorm) -> :class:`vocos.heads.ISTFTHead` (Linear(dim, 2 * (n_fft // 2 + 1)) -> ``mag =
+clip(exp(a), max=1e2)``, phase ``p`` -> ``S = mag * (cos p + i sin p)``) -> inverse STFT with "same"
+padding (:func:`istft_same`) -> ``wav (B, 1, T * hop_length)``.
+
+Checkpoints written before the decoder used the ``vocos`` modules (keys ``embed``, ``norm``,
+``blocks.<i>``, ``final_norm``, ``out``) load: a ``load_state_dict`` pre-hook renames them
+(:data:`LEGACY_KEYS`); the network computes the same function of the same weights.
 """
 from __future__ import annotations
+
+import logging
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from vocos.heads import ISTFTHead
+from vocos.models import VocosBackbone
+from vocos.spectral_ops import ISTFT
 
 from espnet_plugin.errors import ConfigError
 
-
-class ConvNeXtBlock(nn.Module):
-    """ConvNeXt block (1-D): ``x + gamma * pw2(gelu(pw1(LN(dwconv7(x)))))``.
-
-    Shapes: ``(B, C, T) -> (B, C, T)``. ``gamma`` is a per-channel layer scale (absent if None).
-    """
-
-    def __init__(self, dim: int, intermediate_dim: int, layer_scale_init: float | None) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pwconv1 = nn.Linear(dim, intermediate_dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(intermediate_dim, dim)
-        self.gamma = (
-            nn.Parameter(torch.full((dim,), float(layer_scale_init)))
-            if layer_scale_init is not None and layer_scale_init > 0
-            else None
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T) -> (B, C, T)``."""
-        y = self.dwconv(x).transpose(1, 2)  # (B, T, C)
-        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
-        if self.gamma is not None:
-            y = self.gamma * y
-        return x + y.transpose(1, 2)
+#: first key component of the pre-``vocos`` layout -> the new one (relative to the decoder)
+LEGACY_KEYS = {
+    "embed.": "backbone.embed.",
+    "norm.": "backbone.norm.",
+    "blocks.": "backbone.convnext.",
+    "final_norm.": "backbone.final_layer_norm.",
+    "out.": "head.out.",
+}
 
 
 def istft_same(spec: torch.Tensor, hop_length: int, window: torch.Tensor) -> torch.Tensor:
@@ -67,6 +58,38 @@ def istft_same(spec: torch.Tensor, hop_length: int, window: torch.Tensor) -> tor
     return y[:, left:right] / env[left:right].clamp(min=1e-11)
 
 
+class SameISTFT(ISTFT):
+    """vocos's ``ISTFT(padding="same")`` computed by :func:`istft_same`.
+
+    Kept because vocos 0.1.0's "same" branch trims ``y[pad:-pad]`` with ``pad = (win - hop) // 2``:
+    an empty signal when ``win == hop`` and one sample too many when ``win - hop`` is odd (e.g.
+    ``n_fft=25, hop=10``), and its ``assert (envelope > 1e-11).all()`` is a host-device sync per
+    call. The "center" branch (``torch.istft``) gives ``(T - 1) * hop`` samples, not ``T * hop``.
+    The Hann window is a function of ``n_fft``: not saved in checkpoints (as before).
+    """
+
+    def __init__(self, n_fft: int, hop_length: int) -> None:
+        super().__init__(n_fft=n_fft, hop_length=hop_length, win_length=n_fft, padding="same")
+        self.register_buffer("window", self.window, persistent=False)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Complex ``(B, n_fft // 2 + 1, T)`` -> ``(B, T * hop_length)``."""
+        return istft_same(spec, self.hop_length, self.window.to(spec.real.dtype))
+
+
+class SameISTFTHead(ISTFTHead):
+    """vocos's ``ISTFTHead`` with :class:`SameISTFT`; ``out`` has ``2 * (n_fft // 2 + 1)`` outputs.
+
+    (vocos sizes ``out`` ``n_fft + 2``, one too many for an odd ``n_fft``.) Shapes:
+    ``(B, T, dim) -> (B, T * hop_length)``.
+    """
+
+    def __init__(self, dim: int, n_fft: int, hop_length: int) -> None:
+        super().__init__(dim=dim, n_fft=n_fft, hop_length=hop_length, padding="same")
+        self.out = nn.Linear(dim, 2 * (n_fft // 2 + 1))
+        self.istft = SameISTFT(n_fft, hop_length)
+
+
 class VocosDecoder(nn.Module):
     """Vocos-style latent decoder (all layers at frame rate; the ISTFT does the upsampling).
 
@@ -79,8 +102,9 @@ class VocosDecoder(nn.Module):
         n_fft: ISTFT size (= window length, Hann); default ``4 * hop_length``.
         layer_scale_init: ConvNeXt layer-scale init; default ``1 / num_layers``; ``<= 0`` disables it.
 
-    Shapes: ``z (B, D, T) -> wav (B, 1, T * hop_length)``. The ISTFT head runs in float32
-    (autocast disabled), so half-precision training does not hit non-power-of-two FFTs in fp16.
+    Shapes: ``z (B, D, T) -> wav (B, 1, T * hop_length)``. The head (output Linear + ISTFT) runs in
+    float32 (autocast disabled), so half-precision training does not hit non-power-of-two FFTs in
+    fp16 and the log-magnitudes are not rounded to bf16 before ``exp``.
     """
 
     def __init__(
@@ -102,37 +126,35 @@ class VocosDecoder(nn.Module):
         self.latent_dim = int(latent_dim)
         self.hop_length = int(hop_length)
         self.n_fft = n_fft
-        if layer_scale_init is None:
-            layer_scale_init = 1.0 / num_layers
-        self.embed = nn.Conv1d(latent_dim, dim, kernel_size=7, padding=3)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.blocks = nn.ModuleList(
-            [ConvNeXtBlock(dim, intermediate_dim, layer_scale_init) for _ in range(num_layers)]
-        )
-        self.final_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.out = nn.Linear(dim, 2 * (n_fft // 2 + 1))  # n_fft + 2 for even n_fft
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        self.apply(self._init_weights)
+        if layer_scale_init is not None and layer_scale_init <= 0:
+            # VocosBackbone reads ``value or 1 / num_layers`` (0 would mean the default) and its
+            # ConvNeXt blocks drop gamma for a value <= 0: -1 is "no layer scale"
+            layer_scale_init = -1.0
+        self.backbone = VocosBackbone(latent_dim, dim, intermediate_dim, num_layers, layer_scale_init)
+        self.head = SameISTFTHead(dim, n_fft, self.hop_length)
+        self.head.apply(self.backbone._init_weights)  # truncated-normal output layer, as before
+        self._register_load_state_dict_pre_hook(self._rename_legacy_keys)
 
     @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Conv1d, nn.Linear)):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            nn.init.zeros_(m.bias)
+    def _rename_legacy_keys(state_dict, prefix, *args) -> None:
+        """``load_state_dict`` pre-hook: keys of the pre-``vocos`` layout -> :data:`LEGACY_KEYS`."""
+        renamed = 0
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rel = key[len(prefix):]
+            old = next((o for o in LEGACY_KEYS if rel.startswith(o)), None)
+            if old is not None:
+                new = prefix + LEGACY_KEYS[old] + rel[len(old):]
+                if new not in state_dict:
+                    state_dict[new] = state_dict.pop(key)
+                    renamed += 1
+        if renamed:
+            logging.info(f"VocosDecoder: {renamed} weights under {prefix!r} renamed from the pre-vocos layout")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Decode ``z (B, D, T)`` to float32 ``wav (B, 1, T * hop_length)`` (also under autocast)."""
         if z.dim() != 3 or z.shape[1] != self.latent_dim:
             raise ConfigError(f"VocosDecoder expects (B, {self.latent_dim}, T) latents, got {tuple(z.shape)}")
-        x = self.embed(z)
-        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
-        for block in self.blocks:
-            x = block(x)
-        x = self.out(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # (B, 2 * (n_fft // 2 + 1), T)
+        x = self.backbone(z)  # (B, T, dim)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
-            log_mag, phase = x.chunk(2, dim=1)
-            mag = torch.clip(torch.exp(log_mag), max=1e2)
-            spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
-            wav = istft_same(spec, self.hop_length, self.window.float())
+            wav = self.head(x.float())  # (B, T * hop_length)
         return wav.unsqueeze(1)
