@@ -98,13 +98,14 @@ def _tiny_tts(d: Path, vae_dir: Path) -> Path:
     """A TTS exp dir like stage 14 leaves it: config (global_mvn stats, token list) + a checkpoint
     whose EMA weights differ from the live ones."""
     from espnet_plugin.tasks.latent_tts import LatentTTSTask
-    from espnet_plugin.tts.text import build_token_list, write_token_list
+    from espnet_plugin.tts.text import token_list_from_text
 
     (d / "stats" / "train").mkdir(parents=True)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((500, 64)) * 3 + 1
     np.savez(d / "stats/train/feats_stats.npz", count=np.array(len(x)), sum=x.sum(0), sum_square=(x**2).sum(0))
-    write_token_list(build_token_list(["abcdefghijklmnopqrstuvwxyz ."]), d.parent / "tokens.txt")
+    (d.parent / "chars.txt").write_text("u0 abcdefghijklmnopqrstuvwxyz .\n")
+    token_list_from_text(d.parent / "chars.txt", d.parent / "tokens.txt")
     conf = dict(
         token_list=str(d.parent / "tokens.txt"), token_type="char", normalize="global_mvn",
         normalize_conf=dict(stats_file=f"{d.relative_to(Path.cwd())}/stats/train/feats_stats.npz"),
