@@ -7,25 +7,40 @@ machine) and calls ``nltk.download("averaged_perceptron_tagger_eng")`` / ``nltk.
 when that data is absent: offline, every process prints
 ``[nltk_data] Error loading ...: <urlopen error ...>`` into its log (or waits on the network).
 
-:func:`defer_g2p_en` puts a lazy module in ``sys.modules["g2p_en"]`` (the standard library's
-:class:`importlib.util.LazyLoader`): ``import g2p_en`` binds it without running it, and its body
-(NLTK import, data check, download) runs on the first attribute access, i.e. only when a
+:func:`defer_g2p_en` puts a stand-in module in ``sys.modules["g2p_en"]``: ``import g2p_en`` binds
+it without running anything, and the first attribute it lacks (``g2p_en.G2p``) imports the real
+module (NLTK import, data check, download) and copies its namespace in, i.e. only when a
 ``g2p_en`` phonemiser is built (``--g2p g2p_en``), where the data is really needed.
-Nothing else changes: ``g2p_en.G2p`` is the real class once touched.
+(The standard library's ``importlib.util.LazyLoader`` does not do here: on Python 3.11 the import
+statement itself reads ``__spec__`` and so runs the module.)
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
+import types
 
 DEFERRED = ("g2p_en",)
 
 
-def defer(name: str) -> bool:
-    """Make ``import <name>`` lazy (module body run on first attribute access).
+class _Deferred(types.ModuleType):
+    """Stand-in for a module not run yet; its first missing attribute imports the real one."""
 
-    Returns True when a lazy module was installed; False when ``name`` is already imported
-    (nothing to defer) or not installed (``import name`` keeps raising ModuleNotFoundError).
+    def __getattr__(self, attr: str):
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        real = importlib.import_module(name)
+        self.__dict__.update(real.__dict__)  # later look-ups through this stand-in are direct
+        return getattr(real, attr)
+
+
+def defer(name: str) -> bool:
+    """Make ``import <name>`` lazy: its body runs on the first use of one of its attributes.
+
+    Returns True when a stand-in was installed; False when ``name`` is already imported (nothing
+    to defer) or not installed (``import name`` keeps raising ModuleNotFoundError).
     """
     if name in sys.modules:
         return False
@@ -33,13 +48,13 @@ def defer(name: str) -> bool:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return False
-    if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+    if spec is None:
         return False
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
+    stand_in = _Deferred(name)
+    stand_in.__spec__ = spec  # read by the import statement (is it initialising?): no load
+    stand_in.__loader__ = spec.loader
+    stand_in.__package__ = spec.parent if spec.submodule_search_locations is None else name
+    sys.modules[name] = stand_in
     return True
 
 

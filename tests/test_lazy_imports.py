@@ -41,6 +41,20 @@ def test_defer_runs_the_body_on_first_attribute(tmp_path, monkeypatch):
     assert lazy_imports.defer("no_such_module_xyz") is False
 
 
+def test_deferred_package_submodule_import(tmp_path, monkeypatch):
+    pkg = tmp_path / "fake_g2p_pkg2"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .sub import G2p\n")
+    (pkg / "sub.py").write_text("class G2p:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("fake_g2p_pkg2", "fake_g2p_pkg2.sub"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert lazy_imports.defer("fake_g2p_pkg2")
+    import fake_g2p_pkg2.sub  # the parent's __path__ is needed: the real package runs
+
+    assert fake_g2p_pkg2.sub.G2p is fake_g2p_pkg2.G2p
+
+
 OFFLINE_DRIVER = textwrap.dedent('''
     import json, socket, sys, urllib.request
     attempts = []
