@@ -54,6 +54,8 @@ def defer(name: str) -> bool:
     stand_in.__spec__ = spec  # read by the import statement (is it initialising?): no load
     stand_in.__loader__ = spec.loader
     stand_in.__package__ = spec.parent if spec.submodule_search_locations is None else name
+    if spec.submodule_search_locations is not None:  # `import name.sub` finds sub without running name
+        stand_in.__path__ = list(spec.submodule_search_locations)
     sys.modules[name] = stand_in
     return True
 
