@@ -13,3 +13,9 @@ Sub-packages:
 """
 
 __version__ = "0.1.0"
+
+# ESPnet's tokenizer chain imports g2p_en, whose import downloads NLTK data when it is absent
+# (offline: "[nltk_data] Error loading ..." in every log): run its body only when it is used.
+from espnet_plugin.lazy_imports import defer_g2p_en as _defer_g2p_en  # noqa: E402
+
+_defer_g2p_en()

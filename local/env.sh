@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build (once) and activate the project's Python environment.
 #
-#   source local/env.sh        # from the repository root, or any recipe via path.sh
+#   source local/env.sh        # from the repository root (local/run_main.sh and local/run_tests.sh do)
+#
+# The recipes' path.sh does NOT source this file: it only activates an environment (local/venv_path.sh).
 #
 # The venv (~8 GB, torch CUDA build) lives OUTSIDE the clone, under
 #   ${ESPNET_PLUGIN_CACHE:-$HOME/.cache/espnet_plugin}/venv-<sha256(conf/requirements.txt)[:12]>
@@ -11,11 +13,8 @@
 # add chromium) are installed with apt when missing and when we are root.
 # Idempotent: a second call costs a few seconds.
 
-_ep_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_ep_req="${_ep_root}/conf/requirements.txt"
-_ep_hash="$(sha256sum "${_ep_req}" | cut -c1-12)"
-_ep_cache="${ESPNET_PLUGIN_CACHE:-${HOME}/.cache/espnet_plugin}"
-export ESPNET_PLUGIN_VENV="${_ep_cache}/venv-${_ep_hash}"
+# shellcheck disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/venv_path.sh" || return 1   # _ep_root _ep_req _ep_hash _ep_cache ESPNET_PLUGIN_VENV
 _ep_log() { echo "[env] $*" >&2; }
 
 # _ep_apt command:package ...: apt-get install the packages whose command is missing (when root)
@@ -53,7 +52,7 @@ _ep_build() {
 }
 
 _ep_main() {
-    # already active for this clone (a recipe's path.sh sourced again by its stages and jobs)
+    # already active for this clone (sourced again in the same shell)
     if [ "${VIRTUAL_ENV:-}" = "${ESPNET_PLUGIN_VENV}" ] && [ "${_EP_ACTIVE_ROOT:-}" = "${_ep_root}" ]; then
         return 0
     fi

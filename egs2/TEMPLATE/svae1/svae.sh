@@ -334,7 +334,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
                 --wav_scp ${dumpdir}/raw/${valid_set}/wav.scp --km_path ${teacher_dir}/km.npy \
                 --output_dir ${dumpdir}/hubert_labels/${valid_set}
             log "  pretraining HuBERT with ESPnet (log: ${teacher_dir}/train.log)"
-            ${cuda_cmd} --gpu $(min ${ngpu} 1) ${teacher_dir}/train.log ${python} -m espnet2.bin.hubert_train \
+            ${cuda_cmd} --gpu $(min ${ngpu} 1) ${teacher_dir}/train.log ${python} -m espnet_plugin.bin.espnet espnet2.bin.hubert_train \
                 --config ${teacher_config} --output_dir ${teacher_dir} --ngpu $(min ${ngpu} 1) --resume true \
                 --num_classes ${teacher_clusters} \
                 --token_list ${dumpdir}/hubert_labels/${train_set}/token_list \

@@ -47,7 +47,7 @@ probe_token_list() {
     elif [ "${token_type}" != char ]; then
         log "Error: token_type=${token_type}: the probe supports char and bpe"; return 1
     fi
-    ${train_cmd} ${tdir}/tokenize.log ${python} -m espnet2.bin.tokenize_text "${tok_args[@]}" \
+    ${train_cmd} ${tdir}/tokenize.log ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text "${tok_args[@]}" \
         --input ${text} --output ${tdir}/tokens.txt --field 2- --cleaner none --g2p none \
         --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1"
     mark_done ${tdir}/.done "${key}"

@@ -22,11 +22,11 @@ tts_token_list() {
         ${python} -m espnet2.bin.spm_train --input=${tokdir}/train.txt --vocab_size=${nbpe} \
             --model_type=unigram --model_prefix=${tokdir}/bpe --character_coverage=1.0 \
             --input_sentence_size=100000000 >&2
-        ${python} -m espnet2.bin.tokenize_text --token_type bpe --bpemodel ${tokdir}/bpe.model \
+        ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text --token_type bpe --bpemodel ${tokdir}/bpe.model \
             --input ${dumpdir}/raw/${train_set}/text --output ${tokdir}/tokens.txt.tmp -f 2- \
             --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1" >&2
     else
-        ${python} -m espnet2.bin.tokenize_text --token_type char \
+        ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text --token_type char \
             --input ${dumpdir}/raw/${train_set}/text --output ${tokdir}/tokens.txt.tmp -f 2- \
             --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1" >&2
     fi
