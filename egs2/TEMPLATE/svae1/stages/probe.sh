@@ -40,7 +40,7 @@ probe_token_list() {
     local tok_args=(--token_type "${token_type}")
     if [ "${token_type}" = bpe ]; then
         cut -f 2- -d" " ${text} > ${tdir}/train.txt
-        ${train_cmd} ${tdir}/spm_train.log ${python} -m espnet2.bin.spm_train --input=${tdir}/train.txt \
+        ${train_cmd} ${tdir}/spm_train.log ${python} -m espnet_plugin.bin.spm_train --input=${tdir}/train.txt \
             --vocab_size=${nbpe} --model_type=unigram --model_prefix=${tdir}/bpe --character_coverage=1.0 \
             --input_sentence_size=100000000
         tok_args+=(--bpemodel ${tdir}/bpe.model)

@@ -19,7 +19,7 @@ tts_token_list() {
     mkdir -p ${tokdir}
     if [ "${token_type}" = bpe ]; then
         cut -f 2- -d " " ${dumpdir}/raw/${train_set}/text > ${tokdir}/train.txt
-        ${python} -m espnet2.bin.spm_train --input=${tokdir}/train.txt --vocab_size=${nbpe} \
+        ${python} -m espnet_plugin.bin.spm_train --input=${tokdir}/train.txt --vocab_size=${nbpe} \
             --model_type=unigram --model_prefix=${tokdir}/bpe --character_coverage=1.0 \
             --input_sentence_size=100000000 >&2
         ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text --token_type bpe --bpemodel ${tokdir}/bpe.model \
