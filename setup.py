@@ -38,6 +38,8 @@ INSTALL_REQUIRES = [
     "jiwer>=3.0",          # WER / CER of the probes and of the TTS judge
     "matplotlib>=3.5",     # the summary's pictures
     "tensorboard>=2.10",   # ESPnet's trainer logs to it (use_tensorboard, on by default)
+    "vocos>=0.1.0",        # the Vocos decoder's backbone and head
+    "sentencepiece>=0.1.97",  # BPE token lists (bin/spm_train; ESPnet depends on it too)
 ]
 
 EXTRAS_REQUIRE = {
@@ -54,9 +56,11 @@ EXTRAS_REQUIRE = {
     # as does upstream `s3prl` (ESPnet's tools/installers): install one of them, not both
     "ssl": ["espnet-s3prl"],
     "demo": ["gradio>=4.0", "pandas>=1.5"],
+    # model packs from / to the Hugging Face hub (bin/pack.py upload, hub.py tags)
+    "hub": ["huggingface_hub>=0.20"],
     "test": ["pytest>=7.0", "hypothesis>=6.0", "playwright>=1.40"],
 }
-EXTRAS_REQUIRE["all"] = sorted({r for name in ("judges", "ssl", "demo") for r in EXTRAS_REQUIRE[name]})
+EXTRAS_REQUIRE["all"] = sorted({r for name in ("judges", "ssl", "demo", "hub") for r in EXTRAS_REQUIRE[name]})
 
 setup(
     name="espnet_plugin",

@@ -244,11 +244,13 @@ def make_tiny_tts(d: Path, vae_dir: Path) -> Path:
     import yaml
 
     from espnet_plugin.tasks.latent_tts import LatentTTSTask
-    from espnet_plugin.tts.text import build_token_list
+    from espnet_plugin.tts.text import token_list_from_text
 
     d.mkdir(parents=True, exist_ok=True)
+    (d / "chars.txt").write_text("u0 abcdefghijklmnopqrstuvwxyz .\n")
+    tokens = token_list_from_text(d / "chars.txt", d / "tokens.txt").read_text().split()
     conf = dict(
-        token_list=build_token_list(["abcdefghijklmnopqrstuvwxyz ."]), token_type="char",
+        token_list=tokens, token_type="char",
         dit_conf=dict(dim=32, depth=1, heads=2, dim_head=16, text_dim=16, conv_layers=1, latent_dim=64),
         cfm_conf={}, model_conf=dict(ema_decay=None),
         train_data_path_and_name_and_type=[[f"{vae_dir}/latents/train/latents.scp", "feats", "kaldi_ark"]],

@@ -53,6 +53,9 @@ DIST_OF = {
     "s3prl": {"s3prl", "espnet-s3prl"},
     "gradio": {"gradio"},
     "pandas": {"pandas"},
+    "vocos": {"vocos"},
+    "sentencepiece": {"sentencepiece"},
+    "huggingface_hub": {"huggingface-hub"},
 }
 NEVER_PINNED = {"torch", "torchaudio", "espnet", "gradio"}
 TESTED_PINS_SHA256_12 = "4c4c93148626"  # = the cached venv's name: venv-<this>
