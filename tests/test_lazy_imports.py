@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+
+import pytest
 import sys
 import textwrap
 from pathlib import Path
@@ -79,6 +81,9 @@ OFFLINE_DRIVER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.xfail(strict=True, reason="known bug (issue 15 item 8 open): ESPnet's tokenizer chain still runs "
+                   "g2p_en's body (`from g2p_en import G2p` reads the stand-in's attribute), so NLTK tries its "
+                   "downloads; strict: this fails loudly once the deferral works")
 def test_offline_path_makes_no_download_attempt(tmp_path):
     text = tmp_path / "text"
     text.write_text("utt1 ab ba\nutt2 aab\n")
