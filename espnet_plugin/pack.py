@@ -184,14 +184,6 @@ def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "espnet_plugin" / "packs"
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_meta(meta_file: Path, where: str) -> Dict[str, Any]:
     try:
         meta = yaml.safe_load(meta_file.read_text(encoding="utf-8"))
@@ -222,7 +214,9 @@ def unpack_zip(zip_path: PathLike, cache_dir: Optional[PathLike] = None) -> Pack
         raise ConfigError(f"pack not found: {z}")
     if not zipfile.is_zipfile(z):
         raise DataError(f"{z} is not a zip archive (a packed model is a .zip written by espnet_plugin.bin.pack)")
-    out = (cache_root(cache_dir) / f"{z.stem}_{_sha(z)[:12]}").resolve()
+    from espnet_plugin.vae.loading import sha256_file
+
+    out = (cache_root(cache_dir) / f"{z.stem}_{sha256_file(z)[:12]}").resolve()
     try:
         files = unpack(z, out)
     except (RuntimeError, KeyError, zipfile.BadZipFile) as e:
