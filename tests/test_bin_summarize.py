@@ -163,3 +163,21 @@ def test_decode_tag_reads_the_scores_of_one_inference_model(tmp_path):
     assert pesq("valid.mrstft_loss.ave") == pytest.approx(1.5)
     assert pesq("valid.loss.best") == pytest.approx(4.0)
     assert pesq("") == pytest.approx(4.0)
+
+
+def test_seed_rows_are_scored_against_a_baseline_trained_with_seeds(tmp_path):
+    """The evidence profile trains the mel baseline as ``mel_vocoder_seed1``: the table groups it into
+    ``mel_vocoder``, and every seed row must still get a reconstruction score against it (it was
+    "—" because the per-seed rows were scored against the ungrouped table)."""
+    e = tmp_path / "exp"
+    for tag, pesq in {"mel_vocoder_seed1": 3.0, "jmas_seed1": 2.0, "jmas_seed2": 2.5}.items():
+        d = e / f"svae_{tag}" / "scores"
+        d.mkdir(parents=True)
+        _per_utt(d / "per_utt.tsv", ["pesq"], [[pesq]] * 6)
+        _write(d / "metrics.json", "reconstruction", tag, {"pesq": pesq}, per_utt=["per_utt.tsv"])
+    summarize.main(["--exp_dir", str(e), "--out_dir", str(e / "summary"), "--log_level", "ERROR",
+                    "--n_boot", "50"])
+    seed_scores = json.loads((e / "summary" / "stats.json").read_text())["seed_scores"]
+    rec = {r: s["reconstruction"] for r, s in seed_scores.items()}
+    assert rec["mel_vocoder_seed1"] == pytest.approx(100.0)
+    assert 0 < rec["jmas_seed1"] < rec["jmas_seed2"] < 100.0     # PESQ 2.0 < 2.5 < the baseline's 3.0

@@ -104,19 +104,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         copy_axis(table, samples, args.ground_truth_und, "ground_truth", "understanding")
     baselines = {"reconstruction": args.baseline_recon, "understanding": args.baseline_und,
                  "generation": args.baseline_gen}
-    for axis, b in baselines.items():
-        if b not in table.values:
-            logger.warning("baseline %r (%s) not found: %s scores will be missing", b, axis, axis)
     cells_from_samples(table, samples)   # cells from per_utt.tsv: failed items at the worst value
     seed_values = table.values
     table.values, samples, groups = group_seeds(table.values, samples, table.extra)
+    for axis, b in baselines.items():   # after grouping: a baseline trained with seeds is one row
+        if b not in table.values:
+            logger.warning("baseline %r (%s) not found: %s scores will be missing", b, axis, axis)
     cells_from_samples(table, samples)   # the seed-averaged rows' failed counts
     seed_values = share_missing_axes(seed_values, groups)
     refs = reference_metrics(table.values, baselines, table.directions)
     scores = compute_scores(table.values, baselines, table.directions)
     ci, rep_scores = intervals(table.values, samples, baselines, refs, n_boot=args.n_boot)
     seed_scores = {r: {k: float(v) for k, v in s_.items()} for r, s_ in
-                   scores_from_references(seed_values, baselines, refs).items()}
+                   scores_from_references(with_baselines(seed_values, table.values, baselines), baselines,
+                                          refs).items()}
     margins = {r: m for r in table.values
                if (m := parse_margins(r, table.extra.get(r, {}).get("margins"))) is not None}
 
@@ -172,6 +173,17 @@ def share_missing_axes(values: dict, groups: dict) -> dict:
             for m in members:
                 if not any(k.startswith(axis + "/") for k in values[m]):
                     out[m].update({k: v for k, v in values[donor].items() if k.startswith(axis + "/")})
+    return out
+
+
+def with_baselines(seed_values: dict, grouped: dict, baselines: dict) -> dict:
+    """The per-seed rows plus each axis' baseline row as the summary table has it (a baseline trained
+    with seeds, e.g. ``mel_vocoder_seed1``, is a grouped row ``mel_vocoder`` there): every seed is
+    scored against the same references as the table's rows."""
+    out = dict(seed_values)
+    for b in baselines.values():
+        if b in grouped and b not in out:
+            out[b] = grouped[b]
     return out
 
 
