@@ -56,6 +56,7 @@ margin_base=conf/tuning/train_svae_jmas.yaml  # The JMAS config the margin sweep
 tag=""                  # Suffix of the experiment dir (default: the config's name).
 svae_seeds=""           # Train every config once per seed, e.g. "1 2" (dirs svae_<name>_seed<k>; the summary averages them).
 svae_jobs=1             # Configs (and seeds) trained and evaluated side by side (one process each; 2 suits 2 cores).
+yield_nice=5            # CPU niceness of the jobs that need no teacher while the teacher stages run (--svae_jobs > 1).
 tts_all_seeds=false     # With --svae_seeds: latent TTS for every seed (default: the first seed of each config only).
 single_seed_configs=""  # With --svae_seeds: configs trained with the first seed only (e.g. a fixed-encoder mel baseline).
 tts_margins=true        # Latent TTS for the margin sweep's configs (false: their generation and overall cells stay empty).
@@ -428,6 +429,7 @@ run_config() {
     local n_terms
     n_terms=$(${python} -m espnet_plugin.bin.config_query ${svae_config} distill_conf.terms --len)
     log "---- config ${svae_config} -> ${svae_exp} (${n_terms} alignment terms)"
+    [ "${n_terms}" -gt 0 ] || yield_to_teacher
 
     if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! "${skip_train}"; then
         [ "${n_terms}" -eq 0 ] || wait_teacher   # its targets come from the teacher
@@ -579,65 +581,62 @@ for c in "${configs[@]}"; do
     else for s in ${svae_seeds}; do runs+=("${c}|${s}"); done; fi
 done
 
-# Every run (7-15, 17-21) and each probe baseline (17-21) is a job; --svae_jobs of them run side by
-# side, each logging to ${expdir}/logs/<job>.log (runs first, in the order given: put the slowest
-# config first; the short baseline probes fill the gaps at the end).
-run_jobs() {
-    local -A job_name=()
-    local failed=0 pid rc
-    _reap() {
-        pid=""; rc=0
-        wait -n -p pid "${!job_name[@]}" || rc=$?   # our jobs only (not the teacher stages)
-        [ -n "${pid}" ] || return 0
-        if [ ${rc} -ne 0 ]; then
-            log "Error: job ${job_name[${pid}]} failed (exit ${rc}); the end of ${expdir}/logs/${job_name[${pid}]}.log:"
-            tail -n 25 "${expdir}/logs/${job_name[${pid}]}.log" >&2 || true
-            failed=1
-        else
-            log "  job ${job_name[${pid}]} done [$(elapsed) elapsed]"
-        fi
-        unset "job_name[${pid}]"
-    }
-    _job() {  # run one job spec: "baseline:<name>", "gen:<config>|<seed>", ground_truth or "<config>|<seed>"
-        case "$1" in
-            baseline:*) run_probe_baselines "${1#baseline:}" ;;
-            gen:*) local r=${1#gen:}
-                   config_vars "${r%%|*}" "${r##*|}"; model_key=$(file_key ${model_file}); score_generation ;;
-            ground_truth) score_ground_truth ;;
-            *) run_config "${1%%|*}" "${1##*|}" ;;
-        esac
-    }
-    local j jr name
-    for j in "$@"; do
-        case "${j}" in
-            baseline:*) name=probe_${j#baseline:} ;;
-            gen:*) jr=${j#gen:}; name=gen_$(config_vars "${jr%%|*}" "${jr##*|}"; echo "${svae_tag}") ;;
-            ground_truth) name=ground_truth ;;
-            *) name=$(config_vars "${j%%|*}" "${j##*|}"; echo "${svae_tag}") ;;
-        esac
-        if [ "${svae_jobs}" -le 1 ]; then _job "${j}"; continue; fi
-        while [ ${#job_name[@]} -ge ${svae_jobs} ]; do _reap; done
-        mkdir -p ${expdir}/logs
-        ( _job "${j}" ) > ${expdir}/logs/${name}.log 2>&1 &
-        job_name[$!]=${name}
-        log "  job ${name} started (log: ${expdir}/logs/${name}.log)"
-    done
-    while [ ${#job_name[@]} -gt 0 ]; do _reap; done
-    [ ${failed} -eq 0 ] || { log "Error: some jobs failed (see above)"; exit 1; }
+# Every run (7-15, 17-21), each probe baseline (17-21), each run's generation scoring (16) and the
+# ground truth (22, first part) is a job of run_jobs (stages/jobs.sh): --svae_jobs at a time, each
+# logging to ${expdir}/logs/<job>.log, each started once the jobs it names after "@" are done (runs
+# first: put the slowest config first; a run's scoring starts when the run and the probe judge are
+# done, filling the cores while slower runs still train).
+# svae_job <spec>: run one job: "baseline:<name>", "gen:<config>|<seed>", ground_truth or "<config>|<seed>"
+svae_job() {
+    case "$1" in
+        baseline:*) [ "${1#baseline:}" = teacher ] || yield_to_teacher
+                    run_probe_baselines "${1#baseline:}" ;;
+        gen:*) local r=${1#gen:}
+               config_vars "${r%%|*}" "${r##*|}"; model_key=$(file_key ${model_file}); score_generation ;;
+        ground_truth) score_ground_truth ;;
+        *) run_config "${1%%|*}" "${1##*|}" ;;
+    esac
+}
+# job_tag <spec>: the job's name (its log is ${expdir}/logs/<name>.log)
+job_tag() {
+    case "$1" in
+        baseline:*) echo "probe_${1#baseline:}" ;;
+        gen:*) local r=${1#gen:}; echo "gen_$(config_vars "${r%%|*}" "${r##*|}"; echo "${svae_tag}")" ;;
+        ground_truth) echo ground_truth ;;
+        *) (config_vars "${1%%|*}" "${1##*|}"; echo "${svae_tag}") ;;
+    esac
+}
+# yield_to_teacher: a job that does not need the teacher, started while stages 4-5 still run, lowers
+# its CPU priority (and its children's): the distilling runs wait for the teacher, so the teacher is
+# the critical path on a machine with fewer cores than jobs. No effect with --svae_jobs 1.
+yield_to_teacher() {
+    if [ "${svae_jobs}" -gt 1 ] && [ ! -f "${teacher_rc}" ]; then
+        renice -n "${yield_nice}" -p "${BASHPID}" >/dev/null 2>&1 || true
+    fi
 }
 baseline_jobs=()
-for b in ${probe_baselines}; do baseline_jobs+=("baseline:${b}"); done
-run_jobs "${runs[@]}" "${baseline_jobs[@]}"
-wait ${teacher_pid}; wait_teacher   # the teacher stages ended well, whoever used them
-rm -f ${teacher_rc}
-# stage 16 once every run and the probe judge exist, and the ground truth through the same judges
-# (stage 22's first part), side by side as well
+judge_dep=""
+for b in ${probe_baselines}; do
+    baseline_jobs+=("baseline:${b}")
+    if [ "${b}" = "${probe_judge}" ]; then judge_dep=probe_${b}; fi
+done
+# stage 16 of each run once the run and the probe judge exist, and the ground truth through the same
+# judges once the judge and any run with a latent TTS exist
+# (its audio lists are the same in every run: any one will do)
 gen_jobs=()
+gt_runs="" all_runs=""
 for r in "${runs[@]}"; do
     config_vars "${r%%|*}" "${r##*|}"
-    if wants_tts "${r%%|*}"; then gen_jobs+=("gen:${r}"); fi
+    all_runs+=${all_runs:+/}${svae_tag}
+    if wants_tts "${r%%|*}"; then
+        gen_jobs+=("gen:${r}@${svae_tag} ${judge_dep}")
+        gt_runs+=${gt_runs:+/}${svae_tag}
+    fi
 done
-run_jobs "${gen_jobs[@]}" ground_truth
+gt_runs=${gt_runs:-${all_runs}}
+run_jobs svae_job job_tag "${runs[@]}" "${baseline_jobs[@]}" "${gen_jobs[@]}" "ground_truth@${judge_dep} ${gt_runs}"
+wait ${teacher_pid}; wait_teacher   # the teacher stages ended well, whoever used them
+rm -f ${teacher_rc}
 run_summary_stage        # stage 22
 run_upload_stage         # stage 24 (when asked; before the demo, which serves until Ctrl-C)
 run_demo_stage           # stage 23
