@@ -316,6 +316,7 @@ teacher_rc=$(mktemp -u "${TMPDIR:-/tmp}/svae_teacher_rc.XXXXXX")   # run state, 
 wait_teacher() {
     while [ ! -f ${teacher_rc} ]; do sleep 1; done
     [ "$(cat ${teacher_rc})" = 0 ] || { log "Error: the teacher stages (4-5) failed (see above)"; return 1; }
+    [ "${BASHPID}" = "$$" ] || teacher_done_equal_share   # a job (subshell): see yield_to_teacher
 }
 (   # (not in an || list: that would switch set -e off inside; the EXIT trap records the status)
 trap 'echo $? > ${teacher_rc}.tmp && mv ${teacher_rc}.tmp ${teacher_rc}' EXIT
@@ -609,8 +610,15 @@ job_tag() {
 # yield_to_teacher: a job that does not need the teacher, started while stages 4-5 still run, lowers
 # its CPU priority (and its children's): the distilling runs wait for the teacher, so the teacher is
 # the critical path on a machine with fewer cores than jobs. No effect with --svae_jobs 1.
+# A job that waited for the teacher takes the same niceness once it is done (renice cannot lower it
+# back without privileges), so from then on every job has an equal share.
 yield_to_teacher() {
     if [ "${svae_jobs}" -gt 1 ] && [ ! -f "${teacher_rc}" ]; then
+        renice -n "${yield_nice}" -p "${BASHPID}" >/dev/null 2>&1 && touch "${teacher_rc}.yielded" || true
+    fi
+}
+teacher_done_equal_share() {
+    if [ "${svae_jobs}" -gt 1 ] && [ -f "${teacher_rc}.yielded" ]; then
         renice -n "${yield_nice}" -p "${BASHPID}" >/dev/null 2>&1 || true
     fi
 }
@@ -636,7 +644,7 @@ done
 gt_runs=${gt_runs:-${all_runs}}
 run_jobs svae_job job_tag "${runs[@]}" "${baseline_jobs[@]}" "${gen_jobs[@]}" "ground_truth@${judge_dep} ${gt_runs}"
 wait ${teacher_pid}; wait_teacher   # the teacher stages ended well, whoever used them
-rm -f ${teacher_rc}
+rm -f ${teacher_rc} ${teacher_rc}.yielded
 run_summary_stage        # stage 22
 run_upload_stage         # stage 24 (when asked; before the demo, which serves until Ctrl-C)
 run_demo_stage           # stage 23
