@@ -46,14 +46,14 @@ def _vae_of(p: Packed, vae: Any, device: str, cache_dir: Optional[PathLike], ref
 
 def load_pretrained_tts(ref: PathLike, vae: Any = None, device: str = "cpu", use_ema: bool = True,
                         cache_dir: Optional[PathLike] = None):
-    """A :class:`espnet_plugin.bin.latent_tts_inference.LatentTTS` from a TTS pack.
+    """A :class:`espnet_plugin.tts.synthesizer.LatentTTS` from a TTS pack.
 
     Args:
         vae: the VAE (object or reference); default: the one packed with the TTS.
     Raises:
         ConfigError: neither ``vae`` nor a VAE in the pack.
     """
-    from espnet_plugin.bin.latent_tts_inference import LatentTTS
+    from espnet_plugin.tts.synthesizer import LatentTTS
 
     p = resolve_pretrained(ref, cache_dir, kind="tts")
     v = _vae_of(p, vae, device, cache_dir, ref)

@@ -189,3 +189,14 @@ def test_fuzz_random_bytes_only_dataerror(tmp_path, prefix, body):
     except DataError:
         return
     assert y.dtype == np.float32 and y.ndim == 1 and np.all(np.isfinite(y))
+
+
+def test_is_silent_is_the_one_silence_rule():
+    from espnet_plugin.io.audio import SILENCE_PEAK, SILENCE_THRESHOLD, is_silent
+
+    assert is_silent(np.zeros(0, np.float32))  # empty counts as silent
+    assert is_silent(np.full(100, 0.5 * SILENCE_PEAK, np.float32))  # below -80 dBFS
+    assert not is_silent(np.full(100, 2 * SILENCE_PEAK, np.float32))
+    quiet = np.full(100, 0.5 * SILENCE_PEAK, np.float32)
+    assert not is_silent(quiet, SILENCE_THRESHOLD)  # the loader's lower threshold keeps it
+    assert is_silent(np.full((10, 2), -0.5 * SILENCE_THRESHOLD, np.float32), SILENCE_THRESHOLD)

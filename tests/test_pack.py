@@ -125,7 +125,7 @@ def _tiny_tts(d: Path, vae_dir: Path) -> Path:
 
 def test_tts_pack_same_seed_same_latents(tmp_path, monkeypatch, clip):
     from espnet_plugin.bin import pack
-    from espnet_plugin.bin.latent_tts_inference import LatentTTS
+    from espnet_plugin.tts.synthesizer import LatentTTS
     from espnet_plugin.demo.inference import TTSDemo
 
     rec = _recipe(tmp_path, monkeypatch)

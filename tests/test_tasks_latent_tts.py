@@ -317,7 +317,8 @@ def test_inference_noise_is_seeded_per_utterance(trained, tmp_path):
     # on the batch it is in or the list order; the same (seed, utt) gives the same output
     import kaldiio
 
-    from espnet_plugin.bin.latent_tts_inference import LatentTTS, inference
+    from espnet_plugin.bin.latent_tts_inference import inference
+    from espnet_plugin.tts.synthesizer import LatentTTS
 
     d, _ = trained
     rng = np.random.default_rng(2)

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from espnet_plugin.errors import ConfigError
-from espnet_plugin.tts.cfm import CFM, lengths_to_mask, random_span_mask
+from espnet_plugin.nn.masking import lengths_to_mask
+from espnet_plugin.tts.cfm import CFM, random_span_mask
 from espnet_plugin.tts.dit import DiT
 from espnet_plugin.tts.duration import time_schedule
 

@@ -24,8 +24,7 @@ import torch
 import yaml
 
 from espnet_plugin.errors import ConfigError, DataError
-from espnet_plugin.io.audio import downmix, pcm_to_float, resample
-from espnet_plugin.metrics.reconstruction import SILENCE_PEAK  # max |x| below this (-80 dBFS): a silent upload
+from espnet_plugin.io.audio import downmix, is_silent, pcm_to_float, resample
 
 logger = logging.getLogger(__name__)
 
@@ -223,9 +222,9 @@ def to_mono_16k(audio: Any, max_seconds: float = 30.0, fs: int = FS) -> np.ndarr
         raise DataError(f"clip is too short ({x.size / sr:.3f} s): give at least {MIN_SECONDS} s of speech")
     if not np.all(np.isfinite(x)):
         raise DataError("audio contains NaN or Inf samples")
-    peak = float(np.max(np.abs(x)))
-    if peak < SILENCE_PEAK:
+    if is_silent(x):
         raise DataError("the clip is silent (peak below -80 dBFS): check the microphone or the file")
+    peak = float(np.max(np.abs(x)))
     if peak > 1.0:
         x = x / peak  # float input outside [-1, 1]: scale instead of clipping
     return np.ascontiguousarray(resample(x, sr, fs), dtype=np.float32)
@@ -328,7 +327,7 @@ def resolve_tts_model_file(tts_dir: Path) -> Path:
 
 
 class TTSDemo:
-    """A latent TTS (``espnet_plugin.bin.latent_tts_inference.LatentTTS``) + the VAE it was trained on.
+    """A latent TTS (:class:`espnet_plugin.tts.synthesizer.LatentTTS`) + the VAE it was trained on.
 
     Args:
         tts_exp: TTS exp dir (``config.yaml`` + weights), or a TTS pack (.zip / unpacked dir;
@@ -342,7 +341,7 @@ class TTSDemo:
     def __init__(
         self, tts_exp: PathLike, vae_exp: Optional[str] = None, fallback_exps: Sequence[str] = (), device: str = "cpu"
     ):
-        from espnet_plugin.bin.latent_tts_inference import LatentTTS
+        from espnet_plugin.tts.synthesizer import LatentTTS
 
         d = Path(tts_exp)
         if (d.is_file() and zipfile.is_zipfile(d)) or (d / "meta.yaml").is_file():  # a TTS pack: its own VAE

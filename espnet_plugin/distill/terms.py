@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from espnet_plugin.distill.registry import register_term
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.nn.masking import masked_mean
 
 COS_EPS = 1e-8
 SCOPES = ("batch", "utterance")
@@ -62,15 +63,6 @@ def _unit(x: Tensor, dim: int = -1) -> Tensor:
 def frame_cosine(g: Tensor, f: Tensor) -> Tensor:
     """Per-frame cosine over the feature axis: (B, T, F), (B, T, F) -> (B, T)."""
     return (_unit(g) * _unit(f)).sum(-1)
-
-
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``x`` (any shape) over the entries where ``mask`` (same shape, bool) is True.
-
-    Returns 0 (still attached to the graph) when no entry is valid.
-    """
-    total = torch.where(mask, x, torch.zeros_like(x)).sum()
-    return total / mask.sum().to(x.dtype).clamp_min(1.0)
 
 
 def _check_margin(name: str, value: float) -> float:

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
-SILENCE_THRESHOLD = 1e-5  # max |x| below this counts as an all-silent clip
+SILENCE_THRESHOLD = 1e-5  # loading: max |x| below this counts as an all-silent clip
+SILENCE_PEAK = 1e-4  # scoring and the demo: max |x| below this (-80 dBFS) counts as silence
 _NOTES_GIVEN: set[str] = set()
 
 
@@ -31,6 +32,11 @@ def _note_once(key: str, message: str) -> None:
     if key not in _NOTES_GIVEN:
         _NOTES_GIVEN.add(key)
         logger.info(message)
+
+
+def is_silent(wav: np.ndarray, threshold: float = SILENCE_PEAK) -> bool:
+    """True when ``wav`` (any shape) is empty or ``max |x| < threshold`` (default -80 dBFS)."""
+    return wav.size == 0 or float(np.max(np.abs(wav))) < threshold
 
 
 def resolve_audio_path(path: PathLike, root: PathLike | None = None) -> Path:
@@ -143,7 +149,7 @@ def check_waveform(
     n = int(wav.shape[0])
     if max_seconds is not None and n / fs > max_seconds:
         raise DataError(f"{where}: too long: {n / fs:.2f} s > max_seconds={max_seconds}")
-    if not allow_silence and float(np.max(np.abs(wav))) < SILENCE_THRESHOLD:
+    if not allow_silence and is_silent(wav, SILENCE_THRESHOLD):
         raise DataError(f"{where}: all-silent clip (max |x| < {SILENCE_THRESHOLD:g})")
     if n < min_samples:
         raise DataError(
@@ -270,7 +276,7 @@ def finish_waveform(
         wav = data.mean(axis=1)
     else:
         wav = data[:, 0]
-    if not allow_silence and float(np.max(np.abs(wav))) < SILENCE_THRESHOLD:
+    if not allow_silence and is_silent(wav, SILENCE_THRESHOLD):
         raise DataError(f"{where}: all-silent clip (max |x| < {SILENCE_THRESHOLD:g})")
     if rate != fs:
         _note_once(

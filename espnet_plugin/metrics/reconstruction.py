@@ -26,13 +26,13 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from espnet_plugin.io.audio import is_silent
 from espnet_plugin.metrics import judges
 from espnet_plugin.metrics.registry import register_metric
 
 logger = logging.getLogger(__name__)
 
 SR = 16000
-SILENCE_PEAK = 1e-4  # max |x| below this (-80 dBFS) counts as silence
 MEL_N_FFT = 1024
 MEL_HOP = 256
 MEL_N_MELS = 80
@@ -41,14 +41,10 @@ MEL_FMAX = 8000.0
 MEL_FLOOR = 1e-5
 
 
-def _is_silent(x: np.ndarray) -> bool:
-    return x.size == 0 or float(np.max(np.abs(x))) < SILENCE_PEAK
-
-
 def _silent_pair(r: np.ndarray, h: np.ndarray, metric: str) -> bool:
     """True, with a warning naming the silent side, when ``metric`` is undefined (a clip is silent)."""
     for side, x in (("reference", r), ("hypothesis", h)):
-        if _is_silent(x):
+        if is_silent(x):
             logger.warning("%s undefined: %s is silent -> NaN", metric, side)
             return True
     return False

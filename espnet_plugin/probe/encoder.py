@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
-from espnet_plugin.vae.generator import lengths_to_mask
+from espnet_plugin.nn.masking import fill_padding
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -69,5 +69,4 @@ class BLSTMEncoder(AbsEncoder):
             yb, _ = b(reverse_within_lengths(x, ilens))
             x = torch.cat([yf, reverse_within_lengths(yb, ilens)], dim=-1)
         y = torch.tanh(self.proj(x))
-        mask = lengths_to_mask(ilens.to(y.device), y.size(1)).unsqueeze(-1)
-        return y.masked_fill(~mask, 0.0), ilens, None
+        return fill_padding(y, ilens), ilens, None

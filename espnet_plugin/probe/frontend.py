@@ -34,7 +34,7 @@ from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from torch import nn
 
 from espnet_plugin.errors import ConfigError, DataError
-from espnet_plugin.vae.generator import lengths_to_mask
+from espnet_plugin.nn.masking import fill_padding, lengths_to_mask
 
 FEATURES = ("latent", "weighted_layers")
 
@@ -220,7 +220,6 @@ class SVAELatentFrontend(AbsFrontend):
         else:
             feats = mu.transpose(1, 2)  # (B, T, D)
         out_lens = self.num_frames(lengths).clamp(max=t)
-        valid = lengths_to_mask(out_lens, t)  # (B, T)
-        feats = feats.masked_fill(~valid[..., None], 0.0)
+        feats = fill_padding(feats, out_lens)  # (B, T, F), zero past out_lens
         return feats, out_lens
 

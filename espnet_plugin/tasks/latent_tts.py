@@ -33,12 +33,12 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.nn.masking import fill_padding
 from espnet_plugin.train.safe_trainer import SafeTrainer
 from espnet_plugin.tts.cfm import CFM
 from espnet_plugin.tts.dit import DiT
 from espnet_plugin.tts.ema import EMA
 from espnet_plugin.tts.text import FILLER_ID
-from espnet_plugin.vae.generator import lengths_to_mask
 
 normalize_choices = ClassChoices(
     "normalize",
@@ -89,13 +89,13 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
     def normalize_feats(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Raw frames (B, T, D) -> normalised frames (B, T, D), padding zeroed (input untouched)."""
         if self.normalize is None:
-            return feats.masked_fill(~lengths_to_mask(lengths, feats.size(1))[..., None], 0.0)
+            return fill_padding(feats, lengths)
         return self.normalize(feats.clone(), lengths)[0]
 
     def denormalize_feats(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Normalised frames (B, T, D) -> raw frames (B, T, D), padding zeroed (input untouched)."""
         if self.normalize is None:
-            return feats.masked_fill(~lengths_to_mask(lengths, feats.size(1))[..., None], 0.0)
+            return fill_padding(feats, lengths)
         return self.normalize.inverse(feats.clone(), lengths)[0]
 
     def inference_cfm(self, use_ema: bool = True) -> CFM:
@@ -125,7 +125,7 @@ class ESPnetLatentTTSModel(AbsESPnetModel):
         if not self.training:
             cfm = self.inference_cfm()
             gen = torch.Generator(device=feats.device).manual_seed(self.valid_seed)
-        text = text.masked_fill(lengths_to_mask(text_lengths, text.size(1)).logical_not(), FILLER_ID)
+        text = fill_padding(text, text_lengths, FILLER_ID)
         loss, stats = cfm(x1, feats_lengths, text, generator=gen)
         batch_size = feats.size(0)
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)

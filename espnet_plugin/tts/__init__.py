@@ -7,6 +7,9 @@ Modules:
     duration  - F5's total-length rule and the sway-sampling time grid
     ema       - EMA of the weights, stored inside the model
     seeds     - per-utterance noise seeds (stable hash of run seed + utterance id)
+    pairs     - the zero-shot test list (utt, prompt wav, prompt text, target text)
+    synthesizer - LatentTTS: a loaded TTS + its VAE, prompt + texts -> speech (imports ESPnet's task;
+                not imported here)
 
 Only torch is imported here (ESPnet is imported lazily by ``text.CharTokenizer``), so the
 model can be used on machines without ESPnet (e.g. for benchmarks).

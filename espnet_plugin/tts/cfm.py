@@ -27,10 +27,9 @@ import torch
 from torch import nn
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.nn.masking import lengths_to_mask
 from espnet_plugin.tts.duration import time_schedule
 from espnet_plugin.tts.seeds import seeded_noise
-# (B,) lengths, T -> (B, T) bool, True on valid frames; also importable from here
-from espnet_plugin.vae.generator import lengths_to_mask
 
 
 def random_span_mask(

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from espnet_plugin.distill.terms import masked_mean
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.nn.masking import masked_mean
 
 SIGMA_FLOOR = 1e-4
 

@@ -18,17 +18,12 @@ import torch
 from torch import nn
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.nn.masking import lengths_to_mask
 
 
 def _full_precision(wav: torch.Tensor) -> torch.Tensor:
     """A decoder's fp16 / bf16 output (e.g. a third-party decoder under autocast) as float32."""
     return wav.float() if wav.dtype in (torch.float16, torch.bfloat16) else wav
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) lengths -> (B, max_len) bool mask, True on valid positions."""
-    ar = torch.arange(max_len, device=lengths.device)
-    return ar[None, :] < lengths[:, None]
 
 
 class SpeechVAE(nn.Module):

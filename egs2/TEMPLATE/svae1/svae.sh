@@ -264,7 +264,8 @@ teacher_dump_args() {
 
 # Later parts of the recipe live in stages/*.sh beside this file; each defines functions
 # (run_tts_stages, score_generation, run_probe_stages, run_probe_baselines, run_summary_stage,
-# run_demo_stage) that see this script's variables and helpers (log, stage_msg, hash_of, is_done, ...).
+# run_demo_stage) that see this script's options and helpers (log, stage_msg, hash_of, is_done, ...);
+# a run's own inputs (its VAE's tag, exp dir, weights) are named arguments (named_args, stages/common.sh).
 _template_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 for _f in "${_template_dir}"/stages/*.sh; do
     # shellcheck disable=SC1090
@@ -396,7 +397,7 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! "${skip_train}"; then
     fi
 fi
 # shared products of stages 12 and 17: the runs below only read them
-if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list > /dev/null; fi
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list; fi
 if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && ! "${skip_train}"; then probe_token_list; fi
 
 
@@ -564,9 +565,9 @@ run_config() {
 
     # stages 12-15 (latent TTS; 16 scores it once every probe judge exists) and 17-21 (probing) need
     # only the latents: side by side (a run's tail uses both cores once the other runs have ended)
-    local tts_pid=""
-    if wants_tts "${svae_config}"; then run_tts_stages & tts_pid=$!; fi
-    run_probe_stages
+    local tts_pid="" vae_opts=(--svae_tag ${svae_tag} --svae_exp ${svae_exp} --model_file ${model_file} --model_key "${model_key}")
+    if wants_tts "${svae_config}"; then run_tts_stages "${vae_opts[@]}" & tts_pid=$!; fi
+    run_probe_stages "${vae_opts[@]}"
     if [ -n "${tts_pid}" ] && ! wait ${tts_pid}; then
         log "Error: the latent TTS stages (12-15) of ${svae_tag} failed (see above)"; exit 1
     fi
@@ -593,7 +594,7 @@ svae_job() {
         baseline:*) [ "${1#baseline:}" = teacher ] || yield_to_teacher
                     run_probe_baselines "${1#baseline:}" ;;
         gen:*) local r=${1#gen:}
-               config_vars "${r%%|*}" "${r##*|}"; model_key=$(file_key ${model_file}); score_generation ;;
+               config_vars "${r%%|*}" "${r##*|}"; score_generation --svae_tag ${svae_tag} ;;
         ground_truth) score_ground_truth ;;
         *) run_config "${1%%|*}" "${1##*|}" ;;
     esac

@@ -2,12 +2,14 @@
 # Stages 17-21: the understanding axis. A SUPERB-style ASR probe (ESPnet's ASR task: frozen
 # features -> Linear -> 2-layer BiLSTM -> CTC over characters) and a speaker-id probe (pooled
 # features + linear classifier) on the frozen latent of each VAE, and on baselines.
-# Sourced by svae.sh (needs its variables and helpers: log, stage_msg, hash_of, is_done, mark_done,
-# min, ${python}, ${train_cmd}/${cuda_cmd}/${decode_cmd}, ${_icmd}, ${_ngpu_inf}); defines
-#   run_probe_stages     per VAE config, inside run_config (uses ${svae_exp}, ${svae_tag}, ${model_file}, ${model_key})
-#   run_probe_baselines  the probes named in its argument or ${probe_baselines} ("fbank", "teacher", "judge")
+# Sourced by svae.sh (needs its options and helpers: log, stage_msg, hash_of, is_done, mark_done,
+# min, named_args, ${python}, ${train_cmd}/${cuda_cmd}/${decode_cmd}, ${_icmd}, ${_ngpu_inf}); defines
+#   run_probe_stages --svae_tag TAG --svae_exp DIR --model_file FILE --model_key KEY
+#                        the probe on one trained VAE's latent (called by run_config)
+#   run_probe_baselines [NAMES]  the probes named in NAMES or ${probe_baselines} ("fbank", "teacher", "judge")
 #
-#   17 token list (characters, or sentencepiece BPE with --token_type bpe --nbpe N), shared by all probes
+#   17 token list (characters, or sentencepiece BPE with --token_type bpe --nbpe N), shared by all probes:
+#      probe_token_list (stages/common.sh)
 #   18 collect stats (shapes; feature statistics too when the probe config uses global_mvn)
 #   19 train the probe -> ${expdir}/probe_<tag>
 #   20 decode ${probe_test_set}: CTC greedy (best path, batched) and CTC beam (ESPnet's prefix search)
@@ -18,83 +20,62 @@
 # Options (declared in svae.sh): probe_config probe_args probe_{train,valid,test}_set probe_baselines
 # probe_feature probe_input probe_inference_model probe_decode_modes probe_sid_heldout
 
-_probe_sets() {
-    _ptrain=${probe_train_set:-${train_set}}
-    _pvalid=${probe_valid_set:-${valid_set}}
-    _ptest=${probe_test_set:-${test_set}}
-}
-
-_probe_token_dir() {
-    if [ "${token_type}" = bpe ]; then echo "${expdir}/probe_tokens/bpe${nbpe}"; else echo "${expdir}/probe_tokens/${token_type}"; fi
-}
-
-# ---- stage 17: token list (once for all probes) ----
-probe_token_list() {
-    _probe_sets
-    local tdir; tdir=$(_probe_token_dir)
-    local text=${dumpdir}/raw/${_ptrain}/text
-    stage_msg 17 "Probe token list (${token_type}) from ${text} -> ${tdir}/tokens.txt"
-    local key; key=$(hash_of ${text} "${token_type}" "${nbpe}")
-    if is_done ${tdir}/.done "${key}"; then log "  up to date"; return 0; fi
-    mkdir -p ${tdir}
-    local tok_args=(--token_type "${token_type}")
-    if [ "${token_type}" = bpe ]; then
-        cut -f 2- -d" " ${text} > ${tdir}/train.txt
-        ${train_cmd} ${tdir}/spm_train.log ${python} -m espnet_plugin.bin.spm_train --input=${tdir}/train.txt \
-            --vocab_size=${nbpe} --model_type=unigram --model_prefix=${tdir}/bpe --character_coverage=1.0 \
-            --input_sentence_size=100000000
-        tok_args+=(--bpemodel ${tdir}/bpe.model)
-    elif [ "${token_type}" != char ]; then
-        log "Error: token_type=${token_type}: the probe supports char and bpe"; return 1
-    fi
-    ${train_cmd} ${tdir}/tokenize.log ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text "${tok_args[@]}" \
-        --input ${text} --output ${tdir}/tokens.txt --field 2- --cleaner none --g2p none \
-        --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1"
-    mark_done ${tdir}/.done "${key}"
-    log "  $(wc -l < ${tdir}/tokens.txt) tokens"
+# _probe_data INPUT LATENTS_DIR SET: ESPnet's data spec of SET for a probe reading INPUT (wav: the
+# dumped audio; latents: LATENTS_DIR/SET/latents.scp)
+_probe_data() {
+    if [ "$1" = latents ]; then echo "$2/$3/latents.scp,speech,kaldi_ark"
+    else echo "${dumpdir}/raw/$3/wav.scp,speech,sound"; fi
 }
 
 # ---- stages 18-21 for one probe ----
-# Inputs (set by the callers): ptag, _pinput (wav|latents), _platdir (latents root for _pinput=latents),
-# _pfargs (array: frontend arguments), _pdeps (array: files the features depend on, or their file_key
-# lines), _psid (array: sid_probe feature arguments, empty = no speaker-id probe).
+# _probe_pipeline --tag TAG --input wav|latents [--latents_dir DIR] [--frontend_args "ARGS"]
+#                 [--sid_args "ARGS"] [--dep FILE_OR_KEY]... [--config YAML] [--extra_args "ARGS"]
+#   -> ${expdir}/probe_TAG.  --latents_dir: the latents root for --input latents; --frontend_args: the
+#   probe's frontend options (asr_probe_train); --sid_args: sid_probe's feature options (none: no
+#   speaker-id probe); --dep: what the features depend on (a file, or a file_key line), repeatable;
+#   --config / --extra_args: the probe config and extra training options (default: ${probe_config},
+#   ${probe_args}). ARGS are split at white space (options and paths without spaces).
 _probe_pipeline() {
-    _probe_sets
+    local tag input latents_dir="" frontend_args="" sid_args="" config=${probe_config} extra_args=${probe_args}
+    local -a dep=()
+    named_args _probe_pipeline tag input latents_dir= frontend_args= sid_args= dep+ config= extra_args= -- "$@" || return 1
+    case "${input}" in wav | latents) ;; *) log "Error: _probe_pipeline: --input ${input} (wav or latents)"; return 1 ;; esac
+    local -a _pfargs=() _psid=() _pdeps=("${dep[@]}")
+    read -r -d '' -a _pfargs <<< "${frontend_args}" || true
+    read -r -d '' -a _psid <<< "${sid_args}" || true
+    local ptag=${tag} _ptrain=${probe_train_set:-${train_set}} _pvalid=${probe_valid_set:-${valid_set}} _ptest=${probe_test_set:-${test_set}}
     local pexp=${expdir}/probe_${ptag}
-    local tdir; tdir=$(_probe_token_dir)
+    local tdir; tdir=$(probe_token_dir)
     local token_args=(--token_type "${token_type}" --token_list ${tdir}/tokens.txt --non_linguistic_symbols none
         --cleaner none --g2p none)
     [ "${token_type}" = bpe ] && token_args+=(--bpemodel ${tdir}/bpe.model)
-    _pdata() {  # data spec of a set for the probe's input
-        if [ "${_pinput}" = latents ]; then echo "${_platdir}/$1/latents.scp,speech,kaldi_ark"
-        else echo "${dumpdir}/raw/$1/wav.scp,speech,sound"; fi
-    }
+    _pdata() { _probe_data "${input}" "${latents_dir}" "$1"; }   # data spec of a set for this probe
     _pscp() { _pdata "$1" | cut -d, -f1; }
     local data_args=(--train_data_path_and_name_and_type "$(_pdata ${_ptrain})"
         --train_data_path_and_name_and_type ${dumpdir}/raw/${_ptrain}/text,text,text
         --valid_data_path_and_name_and_type "$(_pdata ${_pvalid})"
         --valid_data_path_and_name_and_type ${dumpdir}/raw/${_pvalid}/text,text,text)
-    local norm; norm=$(${python} -m espnet_plugin.bin.config_query ${probe_config} normalize)
+    local norm; norm=$(${python} -m espnet_plugin.bin.config_query ${config} normalize)
     local stats=${pexp}/stats
     local _pngpu; _pngpu=$(min ${ngpu} 1)
-    log "---- probe ${ptag}: input ${_pinput}, ${_pfargs[*]:-no frontend options} -> ${pexp}"
+    log "---- probe ${ptag}: input ${input}, ${_pfargs[*]:-no frontend options} -> ${pexp}"
 
     if [ ${stage} -le 18 ] && [ ${stop_stage} -ge 18 ] && ! "${skip_train}"; then
         stage_msg 18 "Probe ${ptag}: shapes (and feature statistics with global_mvn) -> ${stats}"
         local key; key=$(hash_of "$(_pscp ${_ptrain})" "$(_pscp ${_pvalid})" ${dumpdir}/raw/${_ptrain}/text \
-            ${dumpdir}/raw/${_pvalid}/text ${tdir}/tokens.txt ${probe_config} "${norm}" "${_pfargs[*]}" "${_pdeps[@]}")
+            ${dumpdir}/raw/${_pvalid}/text ${tdir}/tokens.txt ${config} "${norm}" "${_pfargs[*]}" "${_pdeps[@]}")
         if is_done ${stats}/.done "${key}"; then log "  up to date"; else
             rm -rf ${stats}
             if [ "${norm}" = global_mvn ]; then   # feature mean/var: ESPnet's collect-stats pass
                 ${train_cmd} --gpu ${_pngpu} ${pexp}/collect_stats.log ${python} -m espnet_plugin.bin.asr_probe_train \
-                    --collect_stats true --use_preprocessor true --config ${probe_config} "${token_args[@]}" \
+                    --collect_stats true --use_preprocessor true --config ${config} "${token_args[@]}" \
                     "${data_args[@]}" --train_shape_file "$(_pscp ${_ptrain})" --valid_shape_file "$(_pscp ${_pvalid})" \
-                    --output_dir ${stats} --ngpu ${_pngpu} "${_pfargs[@]}" ${probe_args}
+                    --output_dir ${stats} --ngpu ${_pngpu} "${_pfargs[@]}" ${extra_args}
             else                                   # shapes only: read them from the data, no model pass
                 local sset sdir
                 for sset in ${_ptrain}:train ${_pvalid}:valid; do
                     sdir=${stats}/${sset#*:}; mkdir -p ${sdir}
-                    if [ "${_pinput}" = latents ]; then
+                    if [ "${input}" = latents ]; then
                         ${python} -m espnet_plugin.bin.feat_dim "$(_pscp ${sset%%:*})" --shape_out ${sdir}/speech_shape
                     else
                         cp ${dumpdir}/raw/${sset%%:*}/utt2num_samples ${sdir}/speech_shape
@@ -109,7 +90,7 @@ _probe_pipeline() {
     [ "${norm}" = global_mvn ] && norm_args=(--normalize_conf stats_file=${stats}/train/feats_stats.npz)
     if [ ${stage} -le 19 ] && [ ${stop_stage} -ge 19 ] && ! "${skip_train}"; then
         stage_msg 19 "Probe ${ptag}: train (log: ${pexp}/train.log)"
-        local key; key=$(hash_of ${probe_config} "${probe_args}" "${_pfargs[*]}" ${tdir}/tokens.txt \
+        local key; key=$(hash_of ${config} "${extra_args}" "${_pfargs[*]}" ${tdir}/tokens.txt \
             ${stats}/train/speech_shape ${stats}/valid/speech_shape "${_pdeps[@]}")
         if is_done ${pexp}/.done_train "${key}"; then log "  already trained: ${pexp}/${probe_inference_model}"; else
             if [ -f ${pexp}/.key_train ] && [ "$(cat ${pexp}/.key_train)" != "${key}" ]; then
@@ -119,9 +100,9 @@ _probe_pipeline() {
             mkdir -p ${pexp}; echo "${key}" > ${pexp}/.key_train
             write_exp_run_sh ${pexp} 17
             ${cuda_cmd} --gpu ${_pngpu} ${pexp}/train.log ${python} -m espnet_plugin.bin.asr_probe_train \
-                --use_preprocessor true --resume true --config ${probe_config} "${token_args[@]}" "${data_args[@]}" \
+                --use_preprocessor true --resume true --config ${config} "${token_args[@]}" "${data_args[@]}" \
                 --train_shape_file ${stats}/train/speech_shape --valid_shape_file ${stats}/valid/speech_shape \
-                --output_dir ${pexp} --ngpu ${_pngpu} "${_pfargs[@]}" "${norm_args[@]}" ${probe_args}
+                --output_dir ${pexp} --ngpu ${_pngpu} "${_pfargs[@]}" "${norm_args[@]}" ${extra_args}
             mark_done ${pexp}/.done_train "${key}"
         fi
     fi
@@ -187,79 +168,79 @@ _probe_pipeline() {
     fi
 }
 
-_latents_ready() {  # all three probe sets extracted (stage 10) under $1
-    local s
-    for s in ${_ptrain} ${_pvalid} ${_ptest}; do [ -f "$1/${s}/latents.scp" ] && [ -f "$1/${s}/.done" ] || return 1; done
+# _latents_ready DIR SET...: every SET extracted (stage 10) under DIR
+_latents_ready() {
+    local d=$1 s; shift
+    for s in "$@"; do [ -f "${d}/${s}/latents.scp" ] && [ -f "${d}/${s}/.done" ] || return 1; done
 }
 
 run_probe_stages() {
-    _probe_sets
+    local svae_tag svae_exp model_file model_key
+    named_args run_probe_stages svae_tag svae_exp model_file model_key -- "$@" || return 1
+    local ptrain=${probe_train_set:-${train_set}} pvalid=${probe_valid_set:-${valid_set}} ptest=${probe_test_set:-${test_set}}
     [ ${stage} -le 21 ] || return 0
     if [ ${stage} -le 17 ] && [ ${stop_stage} -ge 17 ] && ! "${skip_train}"; then probe_token_list; fi
     [ ${stop_stage} -ge 18 ] || return 0
-    local ptag=${svae_tag} _pinput=wav _platdir=${svae_exp}/latents
+    local ptag=${svae_tag} latdir=${svae_exp}/latents
     [ "${probe_feature}" = latent ] || ptag=${svae_tag}_layers
     local mode_in=${probe_input}
     if [ "${mode_in}" = auto ]; then
         mode_in=frontend
-        [ "${probe_feature}" = latent ] && [ "${ngpu}" -eq 0 ] && _latents_ready ${_platdir} && mode_in=latents
+        [ "${probe_feature}" = latent ] && [ "${ngpu}" -eq 0 ] && _latents_ready ${latdir} ${ptrain} ${pvalid} ${ptest} && mode_in=latents
     fi
-    local _pfargs=() _pdeps=("${model_key}" ${svae_exp}/config.yaml) _psid=()   # model_key: run_config's
+    local opts=(--tag ${ptag} --dep "${model_key}" --dep ${svae_exp}/config.yaml)
     if [ "${mode_in}" = latents ]; then
-        _latents_ready ${_platdir} || { log "Error: probe_input=latents but ${_platdir}/<set>/latents.scp is missing (stage 10)"; return 1; }
+        _latents_ready ${latdir} ${ptrain} ${pvalid} ${ptest} || { log "Error: probe_input=latents but ${latdir}/<set>/latents.scp is missing (stage 10)"; return 1; }
         [ "${probe_feature}" = latent ] || { log "Error: probe_input=latents needs probe_feature=latent"; return 1; }
-        _pinput=latents
-        local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${_platdir}/${_ptrain}/latents.scp)
-        _pfargs=(--input_size ${dim})
-        _pdeps+=(${_platdir}/${_ptrain}/.done ${_platdir}/${_pvalid}/.done ${_platdir}/${_ptest}/.done)
+        local dim; dim=$(${python} -m espnet_plugin.bin.feat_dim ${latdir}/${ptrain}/latents.scp)
+        opts+=(--input latents --latents_dir ${latdir} --frontend_args "--input_size ${dim}"
+            --dep ${latdir}/${ptrain}/.done --dep ${latdir}/${pvalid}/.done --dep ${latdir}/${ptest}/.done)
     else
-        _pfargs=(--frontend svae_latent --frontend_conf vae_config=${svae_exp}/config.yaml
-            --frontend_conf vae_model_file=${model_file} --frontend_conf feature=${probe_feature})
+        opts+=(--input wav --frontend_args "--frontend svae_latent --frontend_conf vae_config=${svae_exp}/config.yaml
+            --frontend_conf vae_model_file=${model_file} --frontend_conf feature=${probe_feature}")
     fi
-    if [ -f ${_platdir}/${_ptrain}/latents.scp ]; then
-        _psid=(--feats_scp ${_platdir}/${_ptrain}/latents.scp)
-        _pdeps+=(${_platdir}/${_ptrain}/.done)
+    if [ -f ${latdir}/${ptrain}/latents.scp ]; then
+        opts+=(--sid_args "--feats_scp ${latdir}/${ptrain}/latents.scp" --dep ${latdir}/${ptrain}/.done)
     else
-        _psid=(--wav_scp ${dumpdir}/raw/${_ptrain}/wav.scp --feature vae --vae_config ${svae_exp}/config.yaml
-            --vae_model_file ${model_file})
+        opts+=(--sid_args "--wav_scp ${dumpdir}/raw/${ptrain}/wav.scp --feature vae --vae_config ${svae_exp}/config.yaml
+            --vae_model_file ${model_file}")
     fi
-    _probe_pipeline
+    _probe_pipeline "${opts[@]}"
 }
 
 run_probe_baselines() {   # [names]: these baselines (default: ${probe_baselines})
-    _probe_sets
+    local ptrain=${probe_train_set:-${train_set}}
     local names=${1:-${probe_baselines}}
     [ -n "${names}" ] || return 0
     [ ${stop_stage} -ge 17 ] && [ ${stage} -le 21 ] || return 0
     if [ ${stage} -le 17 ] && ! "${skip_train}"; then probe_token_list; fi
     [ ${stop_stage} -ge 18 ] || return 0
+    # ESPnet's default frontend: 80-d log-mel fbank, 25 ms window, 10 ms hop (SUPERB's FBANK)
+    local fbank_args="--frontend default --frontend_conf fs=${fs} --frontend_conf n_fft=512
+        --frontend_conf win_length=400 --frontend_conf hop_length=160 --frontend_conf n_mels=80"
     local b
     for b in ${names}; do
-        local ptag=${b} _pinput=wav _platdir="" _pfargs=() _pdeps=() _psid=()
         case ${b} in
-            fbank)  # ESPnet's default frontend: 80-d log-mel fbank, 25 ms window, 10 ms hop (SUPERB's FBANK)
-                _pfargs=(--frontend default --frontend_conf fs=${fs} --frontend_conf n_fft=512
-                    --frontend_conf win_length=400 --frontend_conf hop_length=160 --frontend_conf n_mels=80)
-                _psid=(--wav_scp ${dumpdir}/raw/${_ptrain}/wav.scp --feature fbank --fs ${fs}) ;;
+            fbank)
+                _probe_pipeline --tag fbank --input wav --frontend_args "${fbank_args}" \
+                    --sid_args "--wav_scp ${dumpdir}/raw/${ptrain}/wav.scp --feature fbank --fs ${fs}" ;;
             teacher)  # upper bound: weighted sum of all teacher layers; s3prl_frozen keeps the upstream frozen in eval
-                if declare -F wait_teacher >/dev/null; then wait_teacher; fi
+                wait_teacher
                 local up=${teacher} path=${teacher_path}
                 if [ "${teacher}" = hubert_tiny ]; then up=espnet_hubert_local; path=${teacher_dir}/valid.loss.best.pth; fi
-                _pfargs=(--frontend s3prl_frozen --frontend_conf frontend_conf.upstream=${up}
-                    --frontend_conf multilayer_feature=true)
-                [ -n "${path}" ] && _pfargs+=(--frontend_conf frontend_conf.path_or_url=${path}) && _pdeps=(${path})
-                ptag=teacher_${teacher_tag}
-                if [ -f ${teacher_dump}/${_ptrain}/feats.scp ]; then   # teacher cache (layer ${teacher_layer})
-                    _psid=(--feats_scp ${teacher_dump}/${_ptrain}/feats.scp); _pdeps+=(${teacher_dump}/${_ptrain}/.done)
-                fi ;;
+                local topts=(--tag teacher_${teacher_tag} --input wav --frontend_args "--frontend s3prl_frozen
+                    --frontend_conf frontend_conf.upstream=${up} --frontend_conf multilayer_feature=true
+                    ${path:+--frontend_conf frontend_conf.path_or_url=${path}}")
+                if [ -n "${path}" ]; then topts+=(--dep ${path}); fi
+                if [ -f ${teacher_dump}/${ptrain}/feats.scp ]; then   # teacher cache (layer ${teacher_layer})
+                    topts+=(--sid_args "--feats_scp ${teacher_dump}/${ptrain}/feats.scp" --dep ${teacher_dump}/${ptrain}/.done)
+                fi
+                _probe_pipeline "${topts[@]}" ;;
             judge)  # the in-domain ASR judge of generated speech: Fbank with its own (longer, SpecAugment) config
-                _pfargs=(--frontend default --frontend_conf fs=${fs} --frontend_conf n_fft=512
-                    --frontend_conf win_length=400 --frontend_conf hop_length=160 --frontend_conf n_mels=80)
-                ( probe_config=${judge_config}; probe_args=${judge_args}; _probe_pipeline )
-                continue ;;
+                _probe_pipeline --tag judge --input wav --frontend_args "${fbank_args}" \
+                    --config ${judge_config} --extra_args "${judge_args}" ;;
             none) continue ;;
             *) log "Error: unknown probe baseline '${b}' (fbank, teacher, judge)"; return 1 ;;
         esac
-        _probe_pipeline
     done
 }

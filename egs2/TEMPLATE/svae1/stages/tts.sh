@@ -2,7 +2,7 @@
 # Stages 12-16 of svae.sh: an F5-TTS-style flow-matching TTS trained on the frozen VAE's latents
 # (for the mel_vocoder config: on log-mel frames, i.e. the Mel+F5-TTS baseline), zero-shot on the
 # unseen test speakers, decoded by the VAE's own decoder. Sourced by svae.sh; uses its variables.
-#   12: token list (characters; sentencepiece BPE with --token_type bpe)
+#   12: token list (characters; sentencepiece BPE with --token_type bpe): tts_token_list, stages/common.sh
 #   13: collect stats of the latents (ESPnet collect-stats' files: shapes, feats_stats.npz for global_mvn)
 #   14: train the latent TTS (ESPnet trainer, EMA weights)
 #   15: synthesise the test set zero-shot (prompt = another utterance of the same test speaker)
@@ -11,42 +11,19 @@
 #       whisper_large_v3), speaker similarity prompt vs output, MOS estimate
 
 
-# 12 runs once for all configs (the token list depends on the text only)
-tts_token_list() {
-    local tokdir=${expdir}/tts_tokens/${token_type}
-    local key; key=$(hash_of ${dumpdir}/raw/${train_set}/text "${token_type}" "${nbpe}")
-    if is_done ${tokdir}/.done "${key}"; then echo "${tokdir}"; return; fi
-    mkdir -p ${tokdir}
-    if [ "${token_type}" = bpe ]; then
-        cut -f 2- -d " " ${dumpdir}/raw/${train_set}/text > ${tokdir}/train.txt
-        ${python} -m espnet_plugin.bin.spm_train --input=${tokdir}/train.txt --vocab_size=${nbpe} \
-            --model_type=unigram --model_prefix=${tokdir}/bpe --character_coverage=1.0 \
-            --input_sentence_size=100000000 >&2
-        ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text --token_type bpe --bpemodel ${tokdir}/bpe.model \
-            --input ${dumpdir}/raw/${train_set}/text --output ${tokdir}/tokens.txt.tmp -f 2- \
-            --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1" >&2
-    else
-        ${python} -m espnet_plugin.bin.espnet espnet2.bin.tokenize_text --token_type char \
-            --input ${dumpdir}/raw/${train_set}/text --output ${tokdir}/tokens.txt.tmp -f 2- \
-            --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1" >&2
-    fi
-    mv ${tokdir}/tokens.txt.tmp ${tokdir}/tokens.txt
-    mark_done ${tokdir}/.done "${key}"
-    echo "${tokdir}"
-}
-
+# run_tts_stages --svae_tag TAG --svae_exp DIR --model_file FILE --model_key KEY
+# stages 12-15 on the latents of one trained VAE: DIR (its exp dir, latents of stage 10 in DIR/latents),
+# FILE (its weights) and KEY (file_key of FILE, hashed into the keys) -> ${expdir}/tts_TAG
 run_tts_stages() {
+    local svae_tag svae_exp model_file model_key
+    named_args run_tts_stages svae_tag svae_exp model_file model_key -- "$@" || return 1
     local tts_exp=${expdir}/tts_${svae_tag}
     local lat=${svae_exp}/latents
-    local tokdir=${expdir}/tts_tokens/${token_type}
+    local tokdir; tokdir=$(tts_token_dir)
     local bpe_args=""
     [ "${token_type}" = bpe ] && bpe_args="--bpemodel ${tokdir}/bpe.model"
 
-    if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then
-        stage_msg 12 "TTS token list (${token_type}) -> ${tokdir}"
-        tts_token_list > /dev/null
-        log "  $(wc -l < ${tokdir}/tokens.txt) tokens"
-    fi
+    if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && ! "${skip_train}"; then tts_token_list; fi
 
     local data_args="--train_data_path_and_name_and_type ${lat}/${train_set}/latents.scp,feats,kaldi_ark \
         --train_data_path_and_name_and_type ${dumpdir}/raw/${train_set}/text,text,text \
@@ -134,8 +111,11 @@ probe_judge_decode() {
         --output_dir $2/output
 }
 
-# stage 16 for one run (after run_config, once the probe judge is trained): score_tts on ${gen}
+# score_generation --svae_tag TAG: stage 16 for one run (after run_config, once the probe judge is
+# trained): score_tts on ${expdir}/tts_TAG/gen_${test_set}
 score_generation() {
+    local svae_tag
+    named_args score_generation svae_tag -- "$@" || return 1
     [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}" || return 0
     local tts_exp=${expdir}/tts_${svae_tag}
     local gen=${tts_exp}/gen_${test_set}
