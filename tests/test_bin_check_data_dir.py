@@ -51,3 +51,16 @@ def test_long_listing_is_capped_with_a_count(tmp_path):
         check_data_dir.main(["--data_dir", str(d)])
     msg = str(err.value)
     assert "u19: " in msg and "u20: " not in msg and "and 5 more" in msg
+
+
+def test_unknown_chars_warn_still_fails_on_missing_utterances(tmp_path, caplog):
+    d = _data_dir(tmp_path, n=3, texts={"u01": "HELLO WÖRLD"})
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("<unk>\n<space>\nH\nE\nL\nO\nW\nR\nD\n", encoding="utf-8")
+    args = ["--data_dir", str(d), "--token_list", str(tokens), "--unknown_chars", "warn"]
+    check_data_dir.main(args)
+    assert "u01" in caplog.text and "'Ö'" in caplog.text
+    (d / "utt2spk").write_text("u00 s1\nu01 s1\n")
+    with pytest.raises(DataError, match="u02: ") as err:
+        check_data_dir.main(args)
+    assert "u01" not in str(err.value)

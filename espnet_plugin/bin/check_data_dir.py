@@ -10,6 +10,8 @@ characters no token covers (they would silently become ``<unk>``). The character
 covers are those of its tokens other than the ``<...>`` symbols; ``<space>`` (char lists) and
 ``\u2581`` (sentencepiece) stand for the space. One :class:`DataError` names the bad utterances
 (the first 20 and a count) with their reasons; nothing is printed when the dir is clean.
+``--unknown_chars warn`` logs the unknown characters instead (a tiny training set may lack a rare
+letter of the valid/test text), still failing on missing utterances.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from espnet_plugin.errors import DataError
 PathLike = Union[str, os.PathLike]
 MAX_LISTED = 20
 SPACE_TOKENS = ("<space>", "\u2581")
+CHARS_REASON = "text has characters not in"
 
 
 def token_chars(token_list: PathLike) -> set[str]:
@@ -64,21 +67,34 @@ def find_problems(data_dir: PathLike, token_list: PathLike | None = None,
         for utt in sorted(kd.text):
             unknown = sorted({c for c in kd.text[utt] if c not in known and not c.isspace()})
             if unknown:
-                problems.append((utt, f"text has characters not in {token_list}: "
+                problems.append((utt, f"{CHARS_REASON} {token_list}: "
                                       + " ".join(repr(c) for c in unknown)))
     return problems
 
 
-def check(data_dir: PathLike, token_list: PathLike | None = None, require_text: bool = True) -> None:
-    """Raise one :class:`DataError` listing every bad utterance of ``data_dir`` (see the module docstring)."""
+def check(data_dir: PathLike, token_list: PathLike | None = None, require_text: bool = True,
+          unknown_chars: str = "error") -> None:
+    """Raise one :class:`DataError` listing every bad utterance of ``data_dir`` (see the module docstring).
+
+    ``unknown_chars="warn"``: characters outside the token list are logged (one warning, same
+    listing) instead of raising; missing utterances still raise.
+    """
     problems = find_problems(data_dir, token_list, require_text)
-    if not problems:
-        return
+    if unknown_chars == "warn":
+        chars = [(u, r) for u, r in problems if r.startswith(CHARS_REASON)]
+        if chars:
+            logging.warning(_listing(data_dir, chars) + "\n  (they become <unk>)")
+        problems = [(u, r) for u, r in problems if not r.startswith(CHARS_REASON)]
+    if problems:
+        raise DataError(_listing(data_dir, problems))
+
+
+def _listing(data_dir: PathLike, problems: list[tuple[str, str]]) -> str:
     utts = sorted({u for u, _ in problems})
     lines = [f"  {u}: {r}" for u, r in problems[:MAX_LISTED]]
     more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-    raise DataError(f"{data_dir}: {len(utts)} bad utterances ({len(problems)} problems):\n"
-                    + "\n".join(lines) + more)
+    return (f"{data_dir}: {len(utts)} bad utterances ({len(problems)} problems):\n"
+            + "\n".join(lines) + more)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -86,6 +102,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", required=True, action="append", help="repeat for several dirs")
     p.add_argument("--token_list", default=None, help="tokens.txt: also check the text's characters")
     p.add_argument("--no_text", action="store_true", help="the dir need not have a text file")
+    p.add_argument("--unknown_chars", default="error", choices=["error", "warn"],
+                   help="characters outside --token_list: an error, or one warning (they become <unk>)")
     return p
 
 
@@ -93,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for d in args.data_dir:
-        check(d, args.token_list, require_text=not args.no_text)
+        check(d, args.token_list, require_text=not args.no_text, unknown_chars=args.unknown_chars)
         logging.info(f"{d}: checked{' against ' + args.token_list if args.token_list else ''}")
 
 
