@@ -163,3 +163,17 @@ def test_decode_tag_reads_the_scores_of_one_inference_model(tmp_path):
     assert pesq("valid.mrstft_loss.ave") == pytest.approx(1.5)
     assert pesq("valid.loss.best") == pytest.approx(4.0)
     assert pesq("") == pytest.approx(4.0)
+
+
+def test_summary_line_counts_skipped_utterances_per_set(tmp_path):
+    from espnet_plugin.io.bad_utts import BadUtts
+
+    e = tmp_path / "exp"
+    assert summarize.bad_utts_markdown(e) == ""
+    for d, utts in (("svae_a/latents/train", ["u1", "u2"]), ("svae_a/latents/dev", ["u3"])):
+        bad = BadUtts(e / d, skip=True, name="bad_utts.1.tsv")
+        for u in utts:
+            bad.add(u, "corrupt")
+    BadUtts(e / "svae_a/latents/dev", skip=True, name="bad_utts.2.tsv").add("u4", "empty")
+    line = summarize.bad_utts_markdown(e)
+    assert "svae_a/latents/dev: 2" in line and "svae_a/latents/train: 2" in line

@@ -58,7 +58,7 @@ def find_problems(data_dir: PathLike, token_list: PathLike | None = None,
     from espnet_plugin.io.kaldi_dir import check_data_dir
 
     problems: list[tuple[str, str]] = []
-    kd = check_data_dir(data_dir, require_text=require_text, problems=problems)
+    kd = check_data_dir(data_dir, require_text=require_text, problems=problems, allow_segments=True)
     if token_list is not None and kd.text is not None:
         try:
             known = token_chars(token_list)

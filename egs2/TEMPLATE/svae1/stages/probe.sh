@@ -52,6 +52,11 @@ probe_token_list() {
         --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" --add_symbol "<sos/eos>:-1"
     mark_done ${tdir}/.done "${key}"
     log "  $(wc -l < ${tdir}/tokens.txt) tokens"
+    # before training: every utterance of the probe's sets in wav.scp, text and utt2spk (an error naming
+    # them all); characters of their text outside the token list are listed (warn: a small training set
+    # may lack a rare letter of the valid/test text; it becomes <unk>)
+    ${python} -m espnet_plugin.bin.check_data_dir --token_list ${tdir}/tokens.txt --unknown_chars warn \
+        $(for s in $(printf '%s\n' ${_ptrain} ${_pvalid} ${_ptest} | sort -u); do echo --data_dir ${dumpdir}/raw/${s}; done)
 }
 
 # ---- stages 18-21 for one probe ----

@@ -46,6 +46,10 @@ run_tts_stages() {
         stage_msg 12 "TTS token list (${token_type}) -> ${tokdir}"
         tts_token_list > /dev/null
         log "  $(wc -l < ${tokdir}/tokens.txt) tokens"
+        # before training: every utterance in wav.scp, text and utt2spk (an error naming them all); text
+        # characters outside the token list are listed (warn: a rare letter of valid/test becomes <unk>)
+        ${python} -m espnet_plugin.bin.check_data_dir --token_list ${tokdir}/tokens.txt --unknown_chars warn \
+            $(for s in $(printf '%s\n' ${train_set} ${valid_set} ${test_set} | sort -u); do echo --data_dir ${dumpdir}/raw/${s}; done)
     fi
 
     local data_args="--train_data_path_and_name_and_type ${lat}/${train_set}/latents.scp,feats,kaldi_ark \
