@@ -181,3 +181,17 @@ def test_seed_rows_are_scored_against_a_baseline_trained_with_seeds(tmp_path):
     rec = {r: s["reconstruction"] for r, s in seed_scores.items()}
     assert rec["mel_vocoder_seed1"] == pytest.approx(100.0)
     assert 0 < rec["jmas_seed1"] < rec["jmas_seed2"] < 100.0     # PESQ 2.0 < 2.5 < the baseline's 3.0
+
+
+def test_summary_line_counts_skipped_utterances_per_set(tmp_path):
+    from espnet_plugin.io.bad_utts import BadUtts
+
+    e = tmp_path / "exp"
+    assert summarize.bad_utts_markdown(e) == ""
+    for d, utts in (("svae_a/latents/train", ["u1", "u2"]), ("svae_a/latents/dev", ["u3"])):
+        bad = BadUtts(e / d, skip=True, name="bad_utts.1.tsv")
+        for u in utts:
+            bad.add(u, "corrupt")
+    BadUtts(e / "svae_a/latents/dev", skip=True, name="bad_utts.2.tsv").add("u4", "empty")
+    line = summarize.bad_utts_markdown(e)
+    assert "svae_a/latents/dev: 2" in line and "svae_a/latents/train: 2" in line

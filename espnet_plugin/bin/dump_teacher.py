@@ -12,7 +12,8 @@ layer, frame hop, dim). Training refuses a cache whose identity differs from its
 Each ``--extra_layers`` layer L goes to its own ``feats_l<L>.scp`` / ``feats_l<L>*.ark`` (L resolved,
 >= 0) and is listed as ``extra_layers`` in the info; ``feats.scp`` always holds ``--layer``, so a
 dump without ``--extra_layers`` is the single-layer cache it always was. One upstream pass per
-utterance serves all layers.
+utterance serves all layers. With ``--skip_bad_utts true`` an utterance with bad audio is left out
+and listed in ``bad_utts.tsv`` (``bad_utts.<job>.tsv``, merged into ``bad_utts.tsv`` by ``--merge``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from espnet_plugin.distill.teacher import CACHE_INFO, Teacher, layer_scp_name
 from espnet_plugin.errors import DataError
 from espnet_plugin.io.ark import atomic_ark_writer, merge_scps
+from espnet_plugin.io.bad_utts import BadUtts, bad_utts_name, merge_bad_utts
 from espnet_plugin.io.scp_audio import load_entry
 from espnet_plugin.io.kaldi_dir import job_keys, read_scp, write_text_atomic
 
@@ -52,6 +55,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="this job's utterances (its utils/split_scp.pl part of the list); default: every "
                         "num_jobs-th of the sorted keys; --num_jobs/--job_index still name the outputs")
     p.add_argument("--merge", type=int, default=0, help="merge N job outputs into feats.scp and write the info")
+    p.add_argument("--skip_bad_utts", type=str2bool, default=False,
+                   help="an utterance whose audio is bad (DataError) is logged, listed in "
+                        "<output_dir>/bad_utts.tsv (bad_utts.<job>.tsv) and left out of the cache; false: fail on it")
     return p
 
 
@@ -86,6 +92,7 @@ def merge_jobs(out: Path, n: int) -> None:
     os.replace(infos[0], out / CACHE_INFO)
     for p in [p for parts in groups.values() for p in parts] + infos[1:]:
         p.unlink()
+    merge_bad_utts(out, n)  # the jobs' skipped utterances, in one bad_utts.tsv
 
 
 def main(cmd=None) -> None:
@@ -108,12 +115,14 @@ def main(cmd=None) -> None:
     with contextlib.ExitStack() as stack:
         writers = {layer: stack.enter_context(atomic_ark_writer(out / f"{stem}{suffix}.ark", out / f"{stem}{suffix}.scp"))
                    for layer, stem in stems.items()}
+        bad = BadUtts(out, args.skip_bad_utts, bad_utts_name(args.num_jobs, args.job_index))
         for key in tqdm(keys, desc=f"teacher features{suffix}", mininterval=5, file=sys.stderr):
-            wav = load_entry(wavs[key], 16000, utt_id=key, root=root, listed=True)
-            wav = torch.from_numpy(wav).to(args.device)
-            feats, _ = teacher.features(wav[None], layers=list(writers))
-            for layer, writer in writers.items():
-                writer[key] = feats[layer][0].cpu().numpy().astype(np.float32)
+            with bad.guard(key):
+                wav = load_entry(wavs[key], 16000, utt_id=key, root=root, listed=True)
+                wav = torch.from_numpy(wav).to(args.device)
+                feats, _ = teacher.features(wav[None], layers=list(writers))
+                for layer, writer in writers.items():
+                    writer[key] = feats[layer][0].cpu().numpy().astype(np.float32)
     write_info(teacher, out, suffix="" if args.num_jobs == 1 else f".{args.job_index}")
 
 

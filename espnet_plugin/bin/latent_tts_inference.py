@@ -54,14 +54,19 @@ def inference(
     batch_size: int = 1,
     device: str = "cpu",
     use_ema: bool = True,
+    skip_bad_utts: bool = False,
 ) -> dict[str, Any]:
     """Synthesise every line of ``list_file`` into ``output_dir`` (layout in the module docstring).
+
+    ``skip_bad_utts``: a prompt whose audio is bad (DataError) is skipped and listed in
+    ``output_dir/bad_utts.tsv`` instead of failing the run.
 
     Returns:
         ``{"num_utts", "rtf", "seconds", "wav_dir", "latents_scp"}``.
     """
     from espnet_plugin.io.ark import atomic_ark_writer
     from espnet_plugin.io.audio import write_audio
+    from espnet_plugin.io.bad_utts import BadUtts
     from espnet_plugin.io.scp_audio import load_entry
 
     tts = LatentTTS(train_config, model_file, vae, vae_config, vae_model_file, device, use_ema)
@@ -72,10 +77,16 @@ def inference(
     (out / "wav").mkdir(parents=True, exist_ok=True)
     keys = list(pairs)
     t_total, audio_total, dur_lines = 0.0, 0.0, []
+    bad = BadUtts(out, skip_bad_utts)
     with atomic_ark_writer(out / "latents.ark", out / "latents.scp") as writer:
         for s in range(0, len(keys), batch_size):
-            batch = keys[s : s + batch_size]
-            wavs = [load_entry(pairs[k][0], fs, utt_id=k, root=list_dir, listed=True) for k in batch]
+            loaded = {}
+            for k in keys[s : s + batch_size]:
+                with bad.guard(k):
+                    loaded[k] = load_entry(pairs[k][0], fs, utt_id=k, root=list_dir, listed=True)
+            batch, wavs = list(loaded), list(loaded.values())
+            if not batch:
+                continue
             t0 = time.perf_counter()
             res = tts.synthesize(
                 wavs, [pairs[k][1] for k in batch], [pairs[k][2] for k in batch],
@@ -90,12 +101,12 @@ def inference(
                 writer[k] = z
                 audio_total += len(wav) / fs
                 dur_lines.append(f"{k} {n_prompt} {z.shape[0]}\n")
-            logging.info(f"{s + len(batch)}/{len(keys)} utterances")
+            logging.info(f"{min(s + batch_size, len(keys))}/{len(keys)} utterances")
     (out / "durations").write_text("".join(dur_lines), encoding="utf-8")
     rtf = t_total / max(audio_total, 1e-9)
     (out / "rtf.txt").write_text(f"{rtf:.4f}\n", encoding="utf-8")
     logging.info(f"RTF {rtf:.4f} ({t_total:.1f} s for {audio_total:.1f} s of speech, nfe={nfe}, {method})")
-    return {"num_utts": len(keys), "rtf": rtf, "seconds": audio_total, "wav_dir": out / "wav",
+    return {"num_utts": len(keys) - len(bad), "num_bad": len(bad), "rtf": rtf, "seconds": audio_total, "wav_dir": out / "wav",
             "latents_scp": out / "latents.scp"}
 
 
@@ -119,6 +130,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--use_ema", type=str2bool, default=True)
+    p.add_argument("--skip_bad_utts", type=str2bool, default=False,
+                   help="a prompt whose audio is bad (DataError) is logged, listed in <output_dir>/bad_utts.tsv "
+                        "and skipped; false: fail on it")
     return p
 
 
@@ -134,7 +148,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> dict[str, Any]:
     return inference(
         a.list, a.output_dir, a.train_config, a.model_file, a.vae_config, a.vae_model_file,
         nfe=a.nfe, cfg_strength=a.cfg_strength, sway=a.sway, method=a.method, speed=a.speed, seed=a.seed,
-        batch_size=a.batch_size, device=a.device, use_ema=a.use_ema,
+        batch_size=a.batch_size, device=a.device, use_ema=a.use_ema, skip_bad_utts=a.skip_bad_utts,
     )
 
 

@@ -8,7 +8,8 @@
 Writes ``OUT/per_utt.tsv`` (one line per utterance, ``nan`` where undefined) and
 ``OUT/metrics.json`` (``{"axis": "reconstruction", "tag", "metrics": {name: mean}, "n",
 "directions", "n_nan", "judges": {name: judge}, ...}``).  Hypotheses are ``HYP_DIR/<utt>.wav``; all audio is read
-as 16 kHz mono (resampled/downmixed when needed).
+as 16 kHz mono (resampled/downmixed when needed). ``--skip_bad_utts true``: an utterance with bad
+audio is left out and listed in ``OUT/bad_utts.tsv`` (``n_bad`` in metrics.json).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from espnet_plugin.errors import DataError
+from espnet_plugin.io.bad_utts import BadUtts
 from espnet_plugin.metrics.cli import (add_scoring_args, chosen_judges, default_tag, find_missing_hyps, judges_record,
                                       load_wav_16k, record_extras, start, write_per_utt)
 
@@ -50,15 +52,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     metrics = resolve_metrics(names, "reconstruction", chosen_judges(args))
     root = Path(args.ref_scp).parent
     per_utt: dict[str, dict[str, float]] = {}
+    bad = BadUtts(args.out_dir, args.skip_bad_utts)
     for utt, spec in tqdm(refs.items(), desc="score_recon", disable=None):
         if utt in missing:
             continue
-        ref = load_wav_16k(spec, utt, root)
-        hyp = load_wav_16k(str(hyp_dir / f"{utt}.wav"), utt)
-        try:
-            per_utt[utt] = score_utterance(metrics, ref=ref, hyp=hyp)
-        except ValueError as exc:
-            raise DataError(f"utterance {utt!r}: {exc}") from exc
+        with bad.guard(utt):
+            ref = load_wav_16k(spec, utt, root)
+            hyp = load_wav_16k(str(hyp_dir / f"{utt}.wav"), utt)
+            try:
+                per_utt[utt] = score_utterance(metrics, ref=ref, hyp=hyp)
+            except ValueError as exc:
+                raise DataError(f"utterance {utt!r}: {exc}") from exc
     means, n_nan = average_scores(list(per_utt.values()))
     for k, c in n_nan.items():
         if c:
@@ -68,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     rec = write_metrics_json(
         out / "metrics.json", axis="reconstruction", tag=args.tag or default_tag(args.out_dir),
         metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
-        n_nan=n_nan, n_missing=len(missing), ref_scp=os.path.abspath(args.ref_scp),
+        n_nan=n_nan, n_missing=len(missing), n_bad=len(bad), ref_scp=os.path.abspath(args.ref_scp),
         hyp_dir=os.path.abspath(args.hyp_dir), per_utt=["per_utt.tsv"], judges=judges_record(metrics),
         **record_extras(args),
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.io.bad_utts import BadUtts
 from espnet_plugin.metrics.cli import add_scoring_args
 from espnet_plugin.tts.pairs import read_pair_list
 
@@ -112,11 +113,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     root = Path(args.list).parent
     per_utt: dict[str, dict[str, object]] = {}
     refs, hyps = [], []
+    bad = BadUtts(args.out_dir, args.skip_bad_utts)
     for utt, (prompt_wav, _, _) in tqdm(pairs.items(), desc="score_tts", disable=None):
         if utt in missing:
             continue
-        hyp = load_wav_16k(str(hyp_dir / f"{utt}.wav"), utt)
-        prompt = load_wav_16k(prompt_wav, utt, root)
+        with bad.guard(utt):  # a bad clip is skipped before its texts join the corpus-level WER
+            hyp = load_wav_16k(str(hyp_dir / f"{utt}.wav"), utt)
+            prompt = load_wav_16k(prompt_wav, utt, root)
+        if utt in bad:
+            continue
         row: dict[str, object] = dict(score_utterance(metrics, prompt=prompt, hyp=hyp))
         if asr is not None:
             text = asr(hyp, utt)
@@ -137,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if probe_names:
         probe_metrics = resolve_metrics(probe_names, "generation")
         for m in probe_metrics:
-            scored = [u for u in pairs if u not in missing]
+            scored = [u for u in pairs if u not in missing and u not in bad]
             means[m.name] = float(m.resolve()(refs=[targets[u] for u in scored],
                                               hyps=[probe_hyp.get(u, "") for u in scored]))
         metrics = metrics + probe_metrics
@@ -154,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         out / "metrics.json", axis="generation", tag=args.tag or default_tag(args.out_dir),
         metrics={m.name: means.get(m.name, float("nan")) for m in metrics}, n=len(per_utt),
         n_nan={m.name: n_nan.get(m.name, 0) for m in metrics if m.aggregate == "mean"},
-        n_missing=len(missing), asr_judge=args.asr_judge if asr is not None else None,
+        n_missing=len(missing), n_bad=len(bad), asr_judge=args.asr_judge if asr is not None else None,
         per_utt=["per_utt.tsv"], judges=judges_record(metrics),
         list=os.path.abspath(args.list), hyp_dir=os.path.abspath(args.hyp_dir),
         **record_extras(args),

@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         except (OSError, ValueError, KeyError) as exc:
             logger.warning("%s: %s", f, exc)
     extra_md = (paired_markdown(verdicts, args.reference) + seeds_markdown(seed_scores, groups)
-                + latent_markdown(shares, groups))
+                + latent_markdown(shares, groups) + bad_utts_markdown(exp))
     head = f"> {args.smoke_note}\n\n" if args.smoke_note else ""
     md, cs = write_tables(out, table, scores, baselines, rows, ci, notes, extra_md, head)
     write_text_atomic(out / "scores.json", json.dumps(_finite(scores), indent=2) + "\n")
@@ -157,6 +157,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         mp.unlink()  # stale picture from an earlier sweep
     logger.info("wrote %s", ", ".join(str(p) for p in written))
     return scores
+
+
+def bad_utts_markdown(exp: Path) -> str:
+    """One line naming how many utterances each job skipped for bad audio (``--skip_bad_utts``), or ''."""
+    from espnet_plugin.io.bad_utts import read_bad_utts
+
+    counts = {str(d.relative_to(exp)): len(read_bad_utts(d))
+              for d in sorted({p.parent for p in exp.glob("**/bad_utts*.tsv")})}
+    counts = {d: n for d, n in counts.items() if n}
+    if not counts:
+        return ""
+    return ("\n**Skipped utterances (bad audio, see bad_utts.tsv):** "
+            + ", ".join(f"{d}: {n}" for d, n in counts.items()) + "\n")
 
 
 def share_missing_axes(values: dict, groups: dict) -> dict:

@@ -8,7 +8,8 @@
 
 Outputs: ``<output_dir>/wav/<utt>.wav`` (16-bit PCM at the model's rate), ``latents.ark/scp``
 (one (T, D) float32 posterior-mean matrix per utterance, T = ceil(N / hop)) and ``wav.scp``
-listing the resyntheses. Each utterance is encoded whole (no cropping).
+listing the resyntheses. Each utterance is encoded whole (no cropping). With ``--skip_bad_utts true``
+an utterance with bad audio is left out of all of them and listed in ``bad_utts.tsv``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tqdm import tqdm
 from espnet2.utils.types import str2bool
 from espnet_plugin.io.ark import atomic_ark_writer
 from espnet_plugin.io.audio import write_audio
+from espnet_plugin.io.bad_utts import BadUtts, bad_utts_name
 from espnet_plugin.io.scp_audio import load_entry
 from espnet_plugin.io.kaldi_dir import job_keys, read_scp, write_scp
 from espnet_plugin.vae.loading import load_svae
@@ -45,6 +47,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--key_file", action="append", default=None,
                    help="one per --wav_scp: this job's utterances (its utils/split_scp.pl part); default: every "
                         "num_jobs-th of the sorted keys; --num_jobs/--job_index still name the outputs")
+    p.add_argument("--skip_bad_utts", type=str2bool, default=False,
+                   help="an utterance whose audio is bad (DataError) is logged, listed in "
+                        "<output_dir>/bad_utts.tsv (bad_utts.<job>.tsv) and skipped; false: fail on it")
     return p
 
 
@@ -55,6 +60,7 @@ def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None) -> 
     keys = job_keys(wavs, key_file, args.num_jobs, args.job_index, source=wav_scp)
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
     written, total_audio, t0 = {}, 0.0, time.perf_counter()
+    bad = BadUtts(out, args.skip_bad_utts, bad_utts_name(args.num_jobs, args.job_index))
     latents = (
         atomic_ark_writer(out / f"latents{suffix}.ark", out / f"latents{suffix}.scp")
         if args.write_latents
@@ -62,21 +68,22 @@ def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None) -> 
     )
     with latents as writer:  # None without --write_latents
         for key in tqdm(keys, desc=f"{out.name}", mininterval=5, file=sys.stderr):
-            wav = load_entry(wavs[key], vae.fs, utt_id=key)
-            x = torch.from_numpy(wav).to(args.device)[None]
-            z, _ = vae.encode(x)
-            if writer is not None:
-                writer[key] = z[0].float().cpu().numpy()  # (T, D) float32
-            if args.write_wav:
-                y = vae.decode(z)[0, : wav.shape[0]].float().cpu().numpy()
-                path = out / "wav" / f"{key}.wav"
-                write_audio(path, y, vae.fs)
-                written[key] = str(path.resolve())
-            total_audio += wav.shape[0] / vae.fs
+            with bad.guard(key):
+                wav = load_entry(wavs[key], vae.fs, utt_id=key)
+                x = torch.from_numpy(wav).to(args.device)[None]
+                z, _ = vae.encode(x)
+                if writer is not None:
+                    writer[key] = z[0].float().cpu().numpy()  # (T, D) float32
+                if args.write_wav:
+                    y = vae.decode(z)[0, : wav.shape[0]].float().cpu().numpy()
+                    path = out / "wav" / f"{key}.wav"
+                    write_audio(path, y, vae.fs)
+                    written[key] = str(path.resolve())
+                total_audio += wav.shape[0] / vae.fs
     if args.write_wav:
         write_scp(out / f"wav{suffix}.scp", written)
     el = time.perf_counter() - t0
-    logging.info(f"{out}: {len(keys)} utts, {total_audio:.1f} s of audio in {el:.1f} s (RTF {el / max(total_audio, 1e-9):.3f})")
+    logging.info(f"{out}: {len(keys) - len(bad)} utts ({len(bad)} bad ones skipped), {total_audio:.1f} s of audio in {el:.1f} s (RTF {el / max(total_audio, 1e-9):.3f})")
 
 
 def main(cmd=None) -> None:

@@ -105,7 +105,7 @@ def set_threads(n: int) -> None:
 
 def add_scoring_args(p: argparse.ArgumentParser, default_metrics: Sequence[str], what: str) -> None:
     """The options every scorer has: ``--hyp_dir --out_dir --metrics --tag --margins
-    --allow_missing --num_threads --log_level`` (``what``: "hypothesis" or "output")."""
+    --allow_missing --skip_bad_utts --num_threads --log_level`` (``what``: "hypothesis" or "output")."""
     p.add_argument("--hyp_dir", required=True, help=f"directory with <utt>.wav {what}s")
     p.add_argument("--out_dir", required=True)
     p.add_argument("--metrics", default=",".join(default_metrics),
@@ -122,6 +122,11 @@ def add_scoring_args(p: argparse.ArgumentParser, default_metrics: Sequence[str],
     p.add_argument("--margins", default=None, help="'m1,m2' recorded for margin-sweep plots")
     p.add_argument("--allow_missing", action="store_true",
                    help=f"score the utterances that have a {what} instead of failing")
+    from espnet2.utils.types import str2bool
+
+    p.add_argument("--skip_bad_utts", type=str2bool, default=False,
+                   help="true: an utterance whose audio is bad (DataError) is logged, listed in "
+                        "<out_dir>/bad_utts.tsv and left out of the scores; false: fail on it")
     p.add_argument("--num_threads", type=int, default=1,
                    help="torch threads for the judge models (small models: 1 is fastest on a "
                         "shared CPU; 0 keeps torch's default)")

@@ -37,6 +37,7 @@ local_data_opts=""      # Options to be passed to local/data.sh.
 fs=16000                # Sampling rate of the model (audio is resampled to it, mono).
 min_wav_duration=0.5    # Minimum duration in second.
 max_wav_duration=20     # Maximum duration in second.
+skip_bad_utts=false     # Batch jobs (teacher dump, resynthesis, latents, TTS synthesis, scoring) skip an utterance with bad audio and list it in <out>/bad_utts.tsv (false: stop on it).
 
 # Teacher related
 teacher=wavlm_large     # s3prl upstream name, or "hubert_tiny": pretrain one offline (ESPnet HuBERT task).
@@ -215,6 +216,13 @@ merge_job_scps() {
     [ "$2" -gt 1 ] || return 0
     cat "$1".[0-9]*.scp | sort > "$1.scp.tmp" && mv "$1.scp.tmp" "$1.scp" && rm -f "$1".[0-9]*.scp
 }
+# drop_bad_utts <dir> <list>: remove from <list> the utterances a job skipped (listed in <dir>/bad_utts*.tsv)
+drop_bad_utts() {
+    compgen -G "$1/bad_utts*.tsv" > /dev/null || return 0
+    awk 'NR == FNR { if ($1 != "utt_id") bad[$1] = 1; next } !($1 in bad)' \
+        <(cat "$1"/bad_utts*.tsv) "$2" > "$2.tmp" && mv "$2.tmp" "$2"
+    log "  skipped (bad audio): $(grep -vc '^utt_id' <(cat "$1"/bad_utts*.tsv)) utterances, see $1/bad_utts*.tsv"
+}
 elapsed() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); }   # minutes:seconds (past an hour too)
 # split_list <list> <n> <dir>: <dir>/<name>.1.<ext> ... <dir>/<name>.<n>.<ext>, the n contiguous,
 # nearly equal parts of <list> (utils/split_scp.pl, as Kaldi and ESPnet split their jobs' lists)
@@ -282,6 +290,9 @@ if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! "${skip_data_prep}"; then
             log "Error: local/data.sh wrote a bad data dir ${datadir}/${dset} (see above; utils/fix_data_dir.sh ${datadir}/${dset} repairs sorting and missing utterances)"
             exit 1; }
     done
+    # every utterance missing from wav.scp, text or utt2spk, all named at once
+    ${python} -m espnet_plugin.bin.check_data_dir \
+        $(for dset in $(printf '%s\n' ${train_set} ${valid_set} ${test_sets} | sort -u); do echo --data_dir ${datadir}/${dset}; done)
 fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! "${skip_data_prep}"; then
@@ -362,12 +373,13 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && "${teacher_cache}"; then
         key=$(hash_of ${dumpdir}/raw/${dset}/wav.scp "${teacher}" "${teacher_layer}" ${_tfile} ${teacher_extra_layers:+"extra=${teacher_extra_layers}"})
         if is_done ${out}/.done "${key}"; then log "  ${dset}: cache up to date (${out})"; continue; fi
         [ -f ${out}/.done ] && log "  ${dset}: teacher or data changed: recomputing the stale cache ${out}"
-        rm -f ${out}/feats*.scp ${out}/feats*.ark ${out}/teacher_info.json
+        rm -f ${out}/feats*.scp ${out}/feats*.ark ${out}/teacher_info.json ${out}/bad_utts*.tsv
         _nj=$(min ${nj} $(wc -l < ${dumpdir}/raw/${dset}/wav.scp))
         split_list ${dumpdir}/raw/${dset}/wav.scp ${_nj} ${out}/logs/keys
         ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${out}/logs/dump.JOB.log ${python} -m espnet_plugin.bin.dump_teacher \
             --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} $(teacher_dump_args) \
-            --device ${_device} --num_jobs ${_nj} --job_index JOB --key_file ${out}/logs/keys/wav.JOB.scp
+            --device ${_device} --num_jobs ${_nj} --job_index JOB --key_file ${out}/logs/keys/wav.JOB.scp \
+            --skip_bad_utts ${skip_bad_utts}
         # one job writes feats.scp itself; N jobs are merged (checking they used the same teacher)
         [ "${_nj}" -le 1 ] || ${python} -m espnet_plugin.bin.dump_teacher --output_dir ${out} --merge ${_nj}
         mark_done ${out}/.done "${key}"
@@ -480,7 +492,7 @@ run_config() {
         stage_msg 8 "Resynthesise ${test_set} with ${svae_tag} (${inference_nj} jobs)"
         local key; key=$(hash_of "${model_key}" ${dumpdir}/raw/${test_set}/wav.scp "${eval_max_utts}")
         if is_done ${dec}/.done "${key}"; then log "  up to date: ${dec}"; else
-            mkdir -p ${dec}
+            mkdir -p ${dec}; rm -f ${dec}/bad_utts*.tsv
             if [ "${eval_max_utts}" -gt 0 ]; then
                 # every k-th utterance, so that every test speaker is represented
                 local _n; _n=$(wc -l < ${dumpdir}/raw/${test_set}/wav.scp)
@@ -494,8 +506,10 @@ run_config() {
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${dec}/logs/inference.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
                 --config ${svae_exp}/config.yaml --model_file ${model_file} --wav_scp ${dec}/ref_wav.scp \
                 --key_file ${dec}/logs/keys/ref_wav.JOB.scp \
-                --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB
+                --output_dir ${dec} --write_latents false --device ${_device} --num_jobs ${_nj} --job_index JOB \
+                --skip_bad_utts ${skip_bad_utts}
             merge_job_scps ${dec}/wav ${_nj}
+            drop_bad_utts ${dec} ${dec}/ref_wav.scp   # skipped ones are not scored as failed resyntheses
             mark_done ${dec}/.done "${key}"
             log "  $(wc -l < ${dec}/wav.scp) resyntheses in ${dec}/wav"
         fi
@@ -510,7 +524,7 @@ run_config() {
             ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${dec}/ref_wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
                 --metrics ${metrics} --tag ${svae_tag} ${margins:+--margins ${margins}} \
-                --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights}
+                --sim_judge ${sim_judge} --mos_judge ${mos_judge} --skip_bad_utts ${skip_bad_utts} ${judge_weights}
             mark_done ${dec}/scores/.done "${key}"
         fi
         log "  $(tr -d '\n' < ${dec}/scores/metrics.json | cut -c1-300)"
@@ -525,7 +539,7 @@ run_config() {
             local out=${svae_exp}/latents/${dset}
             set_key[${dset}]=$(hash_of "${model_key}" ${dumpdir}/raw/${dset}/wav.scp)
             if is_done ${out}/.done "${set_key[${dset}]}"; then log "  ${dset}: up to date"; continue; fi
-            rm -f ${out}/.done
+            rm -f ${out}/.done ${out}/bad_utts*.tsv
             todo_args+=" --wav_scp ${dumpdir}/raw/${dset}/wav.scp --output_dir ${out} --key_file ${out}/logs/keys/wav.JOB.scp"
             todo_sets+=" ${dset}"
         done
@@ -536,7 +550,7 @@ run_config() {
             # shellcheck disable=SC2086
             ${_icmd} --gpu ${_ngpu_inf} JOB=1:${_nj} ${svae_exp}/latents/logs/extract.JOB.log ${python} -m espnet_plugin.bin.svae_inference \
                 --config ${svae_exp}/config.yaml --model_file ${model_file} ${todo_args} \
-                --write_wav false --device ${_device} --num_jobs ${_nj} --job_index JOB
+                --write_wav false --device ${_device} --num_jobs ${_nj} --job_index JOB --skip_bad_utts ${skip_bad_utts}
             for dset in ${todo_sets}; do
                 local out=${svae_exp}/latents/${dset}
                 merge_job_scps ${out}/latents ${_nj}

@@ -85,6 +85,7 @@ tts_token_list() {
     stage_msg 12 "TTS token list (${token_type}) -> $(tts_token_dir)"
     make_token_list --text ${dumpdir}/raw/${train_set}/text --dir "$(tts_token_dir)" \
         --token_type "${token_type}" --nbpe "${nbpe}"
+    check_sets "$(tts_token_dir)/tokens.txt" ${train_set} ${valid_set} ${test_set}
 }
 
 # stage 17 (once for all probes), from the probes' training set
@@ -92,4 +93,15 @@ probe_token_list() {
     local text=${dumpdir}/raw/${probe_train_set:-${train_set}}/text
     stage_msg 17 "Probe token list (${token_type}) from ${text} -> $(probe_token_dir)/tokens.txt"
     make_token_list --text ${text} --dir "$(probe_token_dir)" --token_type "${token_type}" --nbpe "${nbpe}"
+    check_sets "$(probe_token_dir)/tokens.txt" ${probe_train_set:-${train_set}} ${probe_valid_set:-${valid_set}} \
+        ${probe_test_set:-${test_set}}
+}
+
+# check_sets TOKEN_LIST SET...: before training, every utterance of the sets in wav.scp, text and
+# utt2spk (one error naming them all); characters of their text outside the token list are listed
+# (a warning: a small training set may lack a rare letter of the valid/test text; it becomes <unk>)
+check_sets() {
+    local tokens=$1; shift
+    ${python} -m espnet_plugin.bin.check_data_dir --token_list ${tokens} --unknown_chars warn \
+        $(for s in $(printf '%s\n' "$@" | sort -u); do echo --data_dir ${dumpdir}/raw/${s}; done)
 }

@@ -20,7 +20,8 @@ score_ground_truth() {
             gt_wav_dir ${ref} ${gt}/recon/wav
             ${decode_cmd} ${gt}/recon/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${ref} --hyp_dir ${gt}/recon/wav --out_dir ${gt}/recon/scores \
-                --metrics ${metrics} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} --tag ground_truth
+                --metrics ${metrics} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} --tag ground_truth \
+                --skip_bad_utts ${skip_bad_utts}
             mark_done ${gt}/recon/.done "${key}"
         fi
     fi
@@ -38,7 +39,7 @@ score_ground_truth() {
             ${decode_cmd} ${gt}/gen/score.log ${python} -m espnet_plugin.bin.score_tts \
                 --list ${pairs} --hyp_dir ${gt}/gen/wav --out_dir ${gt}/gen/scores \
                 --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} \
-                --tag ground_truth ${probe_opt}
+                --tag ground_truth --skip_bad_utts ${skip_bad_utts} ${probe_opt}
             mark_done ${gt}/gen/.done "${key}"
         fi
     fi

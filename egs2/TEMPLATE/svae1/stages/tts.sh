@@ -89,7 +89,9 @@ run_tts_stages() {
             ${_icmd} --gpu ${_ngpu_inf} ${gen}/inference.log ${python} -m espnet_plugin.bin.latent_tts_inference \
                 --train_config ${tts_exp}/config.yaml --model_file ${tts_model} \
                 --vae_config ${svae_exp}/config.yaml --vae_model_file ${model_file} \
-                --list ${gen}/pairs.tsv --output_dir ${gen} --device ${_device} ${tts_inference_args}
+                --list ${gen}/pairs.tsv --output_dir ${gen} --device ${_device} --skip_bad_utts ${skip_bad_utts} \
+                ${tts_inference_args}
+            drop_bad_utts ${gen} ${gen}/pairs.tsv   # skipped prompts are not scored as failed syntheses
             mark_done ${gen}/.done "${key}"
             log "  $(ls ${gen}/wav | wc -l) utterances, RTF $(cat ${gen}/rtf.txt 2>/dev/null | tr -d '\n')"
         fi
@@ -138,7 +140,7 @@ score_generation() {
         ${_icmd} --gpu ${_ngpu_inf} ${gen}/scores/score.log ${python} -m espnet_plugin.bin.score_tts \
             --list ${gen}/pairs.tsv --hyp_dir ${gen}/wav --out_dir ${gen}/scores \
             --asr_judge ${tts_asr_judge} --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} \
-            --tag ${svae_tag} ${probe_opt}
+            --tag ${svae_tag} --skip_bad_utts ${skip_bad_utts} ${probe_opt}
         mark_done ${gen}/scores/.done "${key}"
     fi
     log "  $(tr -d '\n' < ${gen}/scores/metrics.json | cut -c1-300)"
