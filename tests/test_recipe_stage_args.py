@@ -39,6 +39,7 @@ case "${mod}" in
     espnet_plugin.bin.spm_train) touch "$(echo "$*" | sed 's/.*--model_prefix=\([^ ]*\).*/\1/').model" ;;
     espnet_plugin.bin.config_query) echo none ;;
     espnet_plugin.bin.feat_dim) echo 64 ;;
+    espnet_plugin.bin.check_data_dir) ;;   # the data checks: tested in test_bin_check_data_dir
     *) echo "fake python: unexpected ${mod}" >&2; exit 1 ;;
 esac
 """
