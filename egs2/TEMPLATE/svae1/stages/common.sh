@@ -84,7 +84,7 @@ probe_token_dir() {
 tts_token_list() {
     stage_msg 12 "TTS token list (${token_type}) -> $(tts_token_dir)"
     make_token_list --text ${dumpdir}/raw/${train_set}/text --dir "$(tts_token_dir)" \
-        --token_type "${token_type}" --nbpe "${nbpe}"
+        --token_type "${token_type}" --nbpe "${nbpe}" || return 1
     check_sets "$(tts_token_dir)/tokens.txt" ${train_set} ${valid_set} ${test_set}
 }
 
@@ -92,7 +92,7 @@ tts_token_list() {
 probe_token_list() {
     local text=${dumpdir}/raw/${probe_train_set:-${train_set}}/text
     stage_msg 17 "Probe token list (${token_type}) from ${text} -> $(probe_token_dir)/tokens.txt"
-    make_token_list --text ${text} --dir "$(probe_token_dir)" --token_type "${token_type}" --nbpe "${nbpe}"
+    make_token_list --text ${text} --dir "$(probe_token_dir)" --token_type "${token_type}" --nbpe "${nbpe}" || return 1
     check_sets "$(probe_token_dir)/tokens.txt" ${probe_train_set:-${train_set}} ${probe_valid_set:-${valid_set}} \
         ${probe_test_set:-${test_set}}
 }
