@@ -117,6 +117,7 @@ def serve(modules: Sequence[str]) -> None:
             reply = {"rc": rc}
         out.write(json.dumps(reply) + "\n")
         out.flush()
+    os._exit(0)  # stdin closed: skip the slow interpreter teardown of torch & co.
 
 
 # ---------------------------------------------------------------- test side
@@ -156,7 +157,11 @@ class Zygote:
 
     def close(self) -> None:
         self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def kill_resume_sequence(zyg: Zygote, module: str, argv: Sequence[str], log: Path, *, wall: float,
