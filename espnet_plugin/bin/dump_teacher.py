@@ -112,6 +112,9 @@ def main(cmd=None) -> None:
     logging.info(f"teacher {args.upstream} layer {teacher.layer} (+ extra {teacher.extra_layers}) "
                  f"({teacher.feature_dim}-d, hop {teacher.downsample_rate}) on {len(keys)} utts")
     stems = {None: "feats", **{x: layer_scp_name(x)[: -len(".scp")] for x in teacher.extra_layers}}
+    # a rerun over an older cache: its identity goes first, so that a kill before write_info never
+    # leaves new features labelled with the old teacher (each scp is removed by its writer)
+    (out / (CACHE_INFO + suffix)).unlink(missing_ok=True)
     with contextlib.ExitStack() as stack:
         writers = {layer: stack.enter_context(atomic_ark_writer(out / f"{stem}{suffix}.ark", out / f"{stem}{suffix}.scp"))
                    for layer, stem in stems.items()}

@@ -1,7 +1,9 @@
 """Atomic kaldiio ark/scp writing: the ``.scp`` is the commit marker.
 
 The ark is written under its final name, the scp under ``<scp>.tmp`` and renamed at the end,
-so a killed job never leaves an scp pointing at a half-written ark.
+so a killed job never leaves an scp pointing at a half-written ark. A rerun over a finished
+output first removes the old scp: the ark it indexes is about to be truncated and rewritten, and a
+kill in the middle must leave no scp rather than an old one with offsets past the new ark's end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def atomic_ark_writer(ark: str | os.PathLike, scp: str | os.PathLike) -> Iterato
     ark, scp = Path(ark), Path(scp)
     ark.parent.mkdir(parents=True, exist_ok=True)
     tmp = scp.with_name(scp.name + ".tmp")
+    scp.unlink(missing_ok=True)  # before the ark it indexes is truncated
     with kaldiio.WriteHelper(f"ark,scp:{ark},{tmp}") as writer:
         yield writer
     os.replace(tmp, scp)

@@ -6,6 +6,12 @@ to load. Inside :meth:`run` these trainers route every ``torch.save`` to a path 
 file renamed into place (``os.replace`` is atomic on POSIX), so a file that exists is complete.
 Everything else is ESPnet's own code (resume restores model, optimizers, schedulers, AMP scaler and
 the reporter; each epoch reseeds with ``seed + epoch``, so a resumed run replays the same batches).
+
+``checkpoint.pth`` is the commit point of an epoch, but ESPnet writes ``<N>epoch.pth``, the
+``latest.pth`` / ``*.best.pth`` links and prunes old epochs *after* it: a kill in between left a
+resumed run without ``<N>epoch.pth`` (the n-best average then failed or skipped it) and with stale
+links. On ``--resume`` :func:`finish_epoch_files` first redoes that bookkeeping from the checkpoint,
+so a run killed anywhere and resumed ends with the files of an uninterrupted one (tests/test_kill_resume.py).
 """
 
 from __future__ import annotations
@@ -101,9 +107,69 @@ def check_gan_options(options: Any, distributed: bool) -> None:
         )
 
 
+def finish_epoch_files(output_dir: Path, options: Any) -> None:
+    """Redo ESPnet's end-of-epoch file steps (5 and 6 of ``Trainer.run``) for the epoch in ``checkpoint.pth``.
+
+    Writes ``<N>epoch.pth`` (the checkpoint's model state) if missing, points ``latest.pth`` and the
+    ``<phase>.<key>.best.pth`` links at their epochs, deletes epoch files outside the n-best (as
+    ESPnet does, epochs < N), the n-best average due at N if any, and leftover ``*.tmp`` files of
+    killed atomic writes. Idempotent: after a clean epoch end it changes nothing.
+    """
+    from espnet2.main_funcs.average_nbest_models import average_nbest_models
+    from espnet2.train.reporter import Reporter
+
+    output_dir = Path(output_dir)
+    for tmp in output_dir.glob("*.tmp"):
+        tmp.unlink()
+    ckpt = output_dir / "checkpoint.pth"
+    if not ckpt.exists():
+        return
+    states = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    reporter = Reporter()
+    reporter.load_state_dict(states["reporter"])
+    n = reporter.get_epoch()
+    if n < 1:
+        return
+
+    def link(name: str, epoch: int) -> None:
+        p = output_dir / name
+        if p.is_symlink() and os.readlink(p) == f"{epoch}epoch.pth":
+            return
+        if p.is_symlink() or p.exists():
+            p.unlink()
+        p.symlink_to(f"{epoch}epoch.pth")
+
+    if not (output_dir / f"{n}epoch.pth").exists():
+        logging.info(f"resume: writing {n}epoch.pth from checkpoint.pth (killed before it was written)")
+        atomic_save(states["model"], output_dir / f"{n}epoch.pth")
+    link("latest.pth", n)
+    criteria = [c for c in options.best_model_criterion if reporter.has(c[0], c[1])]
+    for phase, k, mode in criteria:
+        best = reporter.get_best_epoch(phase, k, mode)
+        if (output_dir / f"{best}epoch.pth").exists():
+            link(f"{phase}.{k}.best.pth", best)
+    keep = options.keep_nbest_models
+    keep = [keep] if isinstance(keep, int) else (list(keep) or [1])
+    nbests = set().union(*[set(reporter.sort_epochs(ph, k, m)[: max(keep)]) for ph, k, m in criteria])
+    interval = getattr(options, "nbest_averaging_interval", 0)
+    if interval > 0 and n % interval == 0:
+        with atomic_torch_save():
+            average_nbest_models(reporter=reporter, output_dir=output_dir,
+                                 best_model_criterion=options.best_model_criterion, nbest=keep,
+                                 suffix=f"till{n}epoch")
+    for e in range(1, n):
+        p = output_dir / f"{e}epoch.pth"
+        if p.exists() and e not in nbests:
+            p.unlink()
+
+
 def _run(parent, cls, kwargs):
+    options = kwargs["trainer_options"]
     if issubclass(cls, GANTrainer):
-        check_gan_options(kwargs["trainer_options"], kwargs["distributed_option"].distributed)
+        check_gan_options(options, kwargs["distributed_option"].distributed)
+    dist = kwargs["distributed_option"]
+    if options.resume and (not dist.distributed or dist.dist_rank == 0):
+        finish_epoch_files(options.output_dir, options)
     with atomic_torch_save():
         result = super(parent, cls).run(**kwargs)
     model = kwargs["model"]
