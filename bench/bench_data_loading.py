@@ -73,7 +73,7 @@ def task_args(d: str, cache: str, num_workers: int, n_batches: int, a: argparse.
 
     extra = ["--segment_size", str(a.segment_size)] if a.segment_size else []
     return SpeechVAETask.get_parser().parse_args(extra + [
-        "--config", os.path.join(CONF[a.size], "train_svae_jmas.yaml"), "--output_dir", os.path.join(d, "exp"),
+        "--config", common.full_config(f"{CONF[a.size]}/jmas"), "--output_dir", os.path.join(d, "exp"),
         "--train_data_path_and_name_and_type", f"{d}/wav.scp,audio,sound",
         "--train_data_path_and_name_and_type", f"{cache}/feats.scp,teacher_feats,kaldi_ark",
         "--train_shape_file", f"{d}/utt2num_samples",

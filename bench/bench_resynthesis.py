@@ -3,11 +3,11 @@
 
 Variants (random weights; speed does not depend on training):
 
-    vae-cpu-vocos      conf/cpu/train_svae_vanilla.yaml as is (tiny DAC encoder + Vocos decoder)
+    vae-cpu-vocos      cpu/vanilla as is        (tiny DAC encoder + Vocos decoder)
     vae-cpu-bigvgan    the same with a tiny BigVGAN decoder (upsample_initial_channel 64)
-    vae-paper-vocos    conf/tuning/train_svae_vanilla.yaml with the decoder of
-                       conf/tuning/train_mel_vocoder.yaml (Vocos, dim 512, 1536, 8 layers)
-    vae-paper-bigvgan  conf/tuning/train_svae_vanilla.yaml as is (BigVGAN, 512 channels)
+    vae-paper-vocos    tuning/vanilla with the decoder of
+                       conf/tuning/mel_vocoder.yaml (Vocos, dim 512, 1536, 8 layers)
+    vae-paper-bigvgan  tuning/vanilla as is (BigVGAN, 512 channels)
     vocos-mel-24k      the ``vocos`` package's mel vocoder from its published 24 kHz config:
                        MelSpectrogramFeatures(24000, n_fft 1024, hop 256, 100 mels) +
                        VocosBackbone(100, dim 512, 1536, 8 layers) + ISTFTHead(512, 1024, 256)
@@ -42,9 +42,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 ROOT = common.ROOT
-CPU_CFG = os.path.join(ROOT, "conf", "cpu", "train_svae_vanilla.yaml")
-PAPER_CFG = os.path.join(ROOT, "conf", "tuning", "train_svae_vanilla.yaml")
-MEL_VOCODER_CFG = os.path.join(ROOT, "conf", "tuning", "train_mel_vocoder.yaml")
+CPU_CFG = common.full_config("cpu/vanilla")
+PAPER_CFG = common.full_config("tuning/vanilla")
+MEL_VOCODER_CFG = common.full_config("tuning/mel_vocoder")
 TINY_BIGVGAN = dict(
     upsample_rates=[5, 5, 4, 4], upsample_kernel_sizes=[10, 10, 8, 8], upsample_initial_channel=64,
     resblock="1", resblock_kernel_sizes=[3, 7, 11], resblock_dilation_sizes=[[1, 3, 5]] * 3,

@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 ROOT = common.ROOT
-CONF = {"cpu": os.path.join(ROOT, "conf", "cpu"), "paper": os.path.join(ROOT, "conf", "tuning")}
+CONF = {"cpu": "cpu", "paper": "tuning"}   # --size -> the conf/<scale>/base.yaml the losses merge onto
 HUBERT_TINY = os.path.join(ROOT, "egs2", "synth", "svae1", "exp", "teacher", "hubert_tiny", "valid.loss.best.pth")
 VARIANTS = ("none", "cached", "cached_fixed", "onthefly")
 CONFIG_OF = {"none": "vanilla", "cached": "jmas", "cached_fixed": "jmas_fixed", "onthefly": "jmas"}
@@ -89,7 +89,7 @@ def build_variant(variant: str, size: str, teacher_conf: Dict[str, Any], teacher
     """-> (model, [generator optimizer, discriminator optimizer], args) of one variant (seed 0)."""
     from espnet_plugin.tasks.speech_vae import SpeechVAETask
 
-    cfg = os.path.join(CONF[size], f"train_svae_{CONFIG_OF[variant]}.yaml")
+    cfg = common.full_config(f"{CONF[size]}/{CONFIG_OF[variant]}")
     args = SpeechVAETask.get_parser().parse_args(["--config", cfg])
     args.teacher_conf = dict(teacher_conf)
     if variant != "none":
@@ -154,7 +154,7 @@ def options(cmd=None) -> Tuple[argparse.Namespace, torch.device]:
         a.segment_size = a.segment_size or 8000
     from espnet_plugin.tasks.speech_vae import load_config
 
-    cfg = load_config(os.path.join(CONF[a.size], "train_svae_vanilla.yaml"))  # read once: same shape for all
+    cfg = load_config(common.full_config(f"{CONF[a.size]}/vanilla"))  # read once: same shape for all
     a.batch_size, a.segment_size = a.batch_size or cfg["batch_size"], a.segment_size or cfg["segment_size"]
     if a.teacher_conf:
         a.teacher, a.teacher_note = parse_kv(a.teacher_conf), "from --teacher_conf"

@@ -31,6 +31,22 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 
 import torch
 
+def full_config(spec: str) -> str:
+    """The full config of a ``<scale>/<loss>`` spec (conf/<scale>/base.yaml + the loss override, merged
+    by espnet_plugin.config_merge) as a file in a temporary folder, for ``--config``."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from espnet_plugin.config_merge import materialize
+
+    global _CONF_TMP
+    if "_CONF_TMP" not in globals():
+        _CONF_TMP = tempfile.mkdtemp(prefix="bench_confs_")
+        atexit.register(shutil.rmtree, _CONF_TMP, True)
+    return str(materialize(spec, _CONF_TMP, os.path.join(ROOT, "conf")))
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)

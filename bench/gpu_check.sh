@@ -35,9 +35,10 @@ for i in range(16):
 PY
 ${py} -m espnet_plugin.bin.dump_teacher --wav_scp ${work}/wav.scp --output_dir ${work}/teacher \
     --upstream fbank --layer 0 --device cuda 2>&1 | tail -n 2
+${py} -m espnet_plugin.bin.merge_config tuning/jmas -o ${work}/train_svae_jmas.yaml   # base + loss override
 for amp in false true; do
     exp=${work}/exp_amp_${amp}
-    ${py} -m espnet_plugin.bin.svae_train --config conf/tuning/train_svae_jmas.yaml --ngpu 1 --use_amp ${amp} \
+    ${py} -m espnet_plugin.bin.svae_train --config ${work}/train_svae_jmas.yaml --ngpu 1 --use_amp ${amp} \
         --output_dir ${exp} --teacher_conf upstream=fbank --teacher_conf layer=0 \
         --train_data_path_and_name_and_type ${work}/wav.scp,audio,sound \
         --train_data_path_and_name_and_type ${work}/teacher/feats.scp,teacher_feats,kaldi_ark \

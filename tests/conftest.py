@@ -14,9 +14,11 @@ Everything is made once per test session under pytest's tmp dir and is small eno
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,22 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_CONF = ROOT / "conf" / "cpu"
+
+
+def _full_configs() -> dict[str, Path]:
+    """{scale: the folder of every loss of that scale as the full config ESPnet gets}: conf/<scale>/
+    base.yaml merged with each loss override by the recipe's merge tool, <folder>/train_svae_<loss>.yaml."""
+    from espnet_plugin.config_merge import materialize_scale, scales
+
+    out = Path(tempfile.mkdtemp(prefix="svae_confs_"))
+    atexit.register(shutil.rmtree, out, True)
+    for scale in scales(ROOT / "conf"):
+        materialize_scale(scale, out, ROOT / "conf")
+    return {scale: out / scale for scale in scales(ROOT / "conf")}
+
+
+FULL_CONF = _full_configs()
+CPU_CONF = FULL_CONF["cpu"]
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",

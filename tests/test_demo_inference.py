@@ -1,7 +1,7 @@
 """Demo back end: input conversion (odd formats), limits, allowed models, cached models, resynthesis, TTS.
 
 The helpers ``make_tiny_exp`` and ``speech_clip`` are also used by test_demo_server.py and
-test_demo_browser.py: a tiny VAE built by ``SpeechVAETask`` from conf/cpu/train_svae_vanilla.yaml
+test_demo_browser.py: a tiny VAE built by ``SpeechVAETask`` from the cpu scale's vanilla config
 (random weights, saved like a packed model) and a 2 s espeak-ng clip.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import CPU_CONF
 from espnet_plugin.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def make_tiny_exp(d: Path, seed: int = 0) -> Path:
 
     d.mkdir(parents=True, exist_ok=True)
     args = SpeechVAETask.get_parser().parse_args(
-        ["--config", str(ROOT / "conf/cpu/train_svae_vanilla.yaml"), "--distill_conf", "{terms: []}",
+        ["--config", str(CPU_CONF / "train_svae_vanilla.yaml"), "--distill_conf", "{terms: []}",
          "--output_dir", str(d)])
     (d / "config.yaml").write_text(yaml_no_alias_safe_dump(vars(args), indent=4, sort_keys=False))
     torch.manual_seed(seed)

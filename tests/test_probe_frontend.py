@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from conftest import CPU_CONF
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.probe.frontend import SVAELatentFrontend, pool_to_rate
 
@@ -21,7 +22,7 @@ def make_vae(out: Path, config: str = "train_svae_vanilla.yaml", extra=()) -> tu
     """config.yaml (the task's own dump) + generator weights of a small random-init VAE."""
     from espnet_plugin.tasks.speech_vae import SpeechVAETask
 
-    conf = ROOT / "conf" / "cpu" / config
+    conf = CPU_CONF / config
     args = SpeechVAETask.get_parser().parse_args(["--config", str(conf), *SMALL_DECODER, *extra])
     torch.manual_seed(0)
     gen = SpeechVAETask.build_generator(args)
@@ -40,7 +41,7 @@ def dac_vae(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mel_vae(tmp_path_factory):
-    return make_vae(tmp_path_factory.mktemp("vae_mel"), config="train_mel_vocoder.yaml")
+    return make_vae(tmp_path_factory.mktemp("vae_mel"), config="train_svae_mel_vocoder.yaml")
 
 
 def _wavs(lengths, seed=0):

@@ -94,7 +94,7 @@ def micro(tmp_path_factory):
     opts = [
         "--local_data_opts", "--num_utts 36 --num_voices 6 --num_test_speakers 2 --dev_utts_per_speaker 1",
         "--teacher_config", str(tmp / "teacher.yaml"), "--teacher_clusters", "8",
-        "--svae_configs", "conf/cpu/train_svae_jmas.yaml", "--svae_seeds", "1 2",
+        "--svae_configs", "cpu/jmas", "--svae_seeds", "1 2",
         "--svae_args", "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --segment_size 4000",
         "--tts_config", "conf/tts/train_f5_tiny_cpu.yaml", "--tts_args", "--max_epoch 1 --batch_size 4",
         "--tts_max_pairs", "2", "--tts_inference_args", "--nfe 4",

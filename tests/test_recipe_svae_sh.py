@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "egs2" / "TEMPLATE" / "svae1"
@@ -21,6 +22,8 @@ mod=$2; shift 2
 arg() { local want=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$want" ] && { echo "$2"; return; }; shift; done; }
 case "${mod}" in
     espnet_plugin.bin.config_query) echo 0 ;;
+    espnet_plugin.bin.merge_config|espnet_plugin.bin.make_margin_configs)   # the config merge runs for real
+        exec env PYTHONPATH="@ROOT@${PYTHONPATH:+:${PYTHONPATH}}" "@PYTHON@" -m "${mod}" "$@" ;;
     espnet2.bin.launch)   # the training: config + two checkpoints in --output_dir
         out=$(arg --output_dir "$@"); mkdir -p "${out}"
         echo "generator: {}" > "${out}/config.yaml"
@@ -52,7 +55,8 @@ def _recipe(tmp_path: Path) -> Path:
     (r / "utils").symlink_to(TEMPLATE / "utils")
     (r / "cmd.sh").write_text((TEMPLATE / "cmd.sh").read_text())
     (r / "path.sh").write_text("# no environment needed by the stand-ins\n")
-    (r / "fake_python").write_text(FAKE_PYTHON)
+    (r / "fake_python").write_text(FAKE_PYTHON.replace("@ROOT@", str(TEMPLATE.parents[2]))
+                                   .replace("@PYTHON@", sys.executable))
     (r / "fake_python").chmod(0o755)
     (r / "train_x.yaml").write_text("model_conf: {}\n")
     test = r / "dump" / "raw" / "test"

@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 import yaml
 
+from conftest import CPU_CONF
 from espnet_plugin.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def make_exp(d: Path, config: str = "train_svae_vanilla.yaml", extra=()) -> tupl
     """``d/config.yaml`` (the task's config dump) and the random-init generator it builds."""
     from espnet_plugin.tasks.speech_vae import SpeechVAETask
 
-    conf = ROOT / "conf" / "cpu" / config
+    conf = CPU_CONF / config
     args = SpeechVAETask.get_parser().parse_args(["--config", str(conf), *extra])
     d.mkdir(parents=True, exist_ok=True)
     cfg = d / "config.yaml"
@@ -90,7 +91,7 @@ def test_mel_frontend_buffers_are_rebuilt_from_the_config(tmp_path):
     """The mel encoder's fixed window / filterbank may be absent from a checkpoint; nothing else may."""
     from espnet_plugin.vae.loading import load_svae
 
-    cfg, gen = make_exp(tmp_path, "train_mel_vocoder.yaml", SMALL[2:])
+    cfg, gen = make_exp(tmp_path, "train_svae_mel_vocoder.yaml", SMALL[2:])
     state = gen.state_dict()
     derived = {"encoder.mel.spectrogram.window", "encoder.mel.mel_scale.fb"}
     assert derived <= set(state)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Read one value of a YAML config for shell scripts.
 
-    python -m espnet_plugin.bin.config_query conf/tuning/train_svae_jmas.yaml distill_conf.terms --len   # -> 2
-    python -m espnet_plugin.bin.config_query conf/tuning/train_svae_jmas.yaml encoder                    # -> dac
+    python -m espnet_plugin.bin.config_query exp/configs/tuning/train_svae_jmas.yaml distill_conf.terms --len   # -> 2
+    python -m espnet_plugin.bin.config_query exp/configs/tuning/train_svae_jmas.yaml encoder                    # -> dac
 """
 import argparse
 import sys

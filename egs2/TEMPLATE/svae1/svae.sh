@@ -50,10 +50,10 @@ teacher_extra_layers="" # More teacher layers to dump (feats_l<L>.scp), for term
 
 # VAE related
 svae_config=""          # Config for the speech VAE training.
-svae_configs=""         # Several configs (names of conf/tuning/train_svae_<name>.yaml or paths): a sweep.
+svae_configs=""         # Several configs ([<scale>/]<loss> names: conf/<scale>/base.yaml + the loss override, or paths): a sweep.
 svae_args=""            # Arguments for svae training, e.g., "--max_epoch 10".
 margin_grid=""          # JMAS margin sweep: "m1,m2 m1,m2 ..." adds one config per pair (from margin_base).
-margin_base=conf/tuning/train_svae_jmas.yaml  # The JMAS config the margin sweep starts from.
+margin_base=jmas        # The JMAS config the margin sweep starts from (a name or path, as --svae_configs).
 tag=""                  # Suffix of the experiment dir (default: the config's name).
 svae_seeds=""           # Train every config once per seed, e.g. "1 2" (dirs svae_<name>_seed<k>; the summary averages them).
 svae_jobs=1             # Configs (and seeds) trained and evaluated side by side (one process each; 2 suits 2 cores).
@@ -170,12 +170,14 @@ test_set=${test_sets%% *}
 # e.g. decode_valid.mrstft_loss.ave_test (another --inference_model decodes into its own dir)
 inference_tag=$(basename "${inference_model}" .pth)
 
+# resolve_config <spec>: the path of the full config ESPnet gets. A spec is [<scale>/]<loss> (scale
+# tuning by default): conf/<scale>/base.yaml merged with conf/<scale>/<loss>.yaml or else
+# conf/losses/<loss>.yaml, written to ${expdir}/configs/<scale>/train_svae_<loss>.yaml; or a path:
+# an override beside a base.yaml is merged the same way, any other YAML is a full config used as is
+# (espnet_plugin/config_merge.py: the one merge rule, also behind the margin sweep)
 resolve_config() {
-    local c=$1
-    if [ -f "${c}" ]; then echo "${c}"
-    elif [ -f "conf/tuning/train_svae_${c}.yaml" ]; then echo "conf/tuning/train_svae_${c}.yaml"
-    elif [ -f "conf/tuning/train_${c}.yaml" ]; then echo "conf/tuning/train_${c}.yaml"
-    else log "Error: no config for '${c}' (tried ${c}, conf/tuning/train_svae_${c}.yaml, conf/tuning/train_${c}.yaml)" >&2; return 1; fi
+    ${python} -m espnet_plugin.bin.merge_config --resolve "$1" --out_dir "${expdir}/configs" \
+        || { log "Error: no config for '$1'" >&2; return 1; }
 }
 configs=()
 if [ -n "${svae_config}" ]; then         # one explicit config wins over the default sweep

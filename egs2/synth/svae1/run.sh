@@ -10,7 +10,7 @@
 #
 # Any svae.sh option after the profile overrides it, e.g.
 #   ./run.sh --stage 7 --stop_stage 9                      # resume in the middle
-#   ./run.sh --svae_config conf/cpu/train_svae_tas.yaml    # another loss, into its own exp/ dir
+#   ./run.sh --svae_config cpu/tas                         # another loss, into its own exp/ dir
 # Every process runs one torch thread; --svae_jobs N runs N configs side by side (slowest, i.e. most
 # alignment terms, first): on 2 cores, 2-4 single-thread jobs beat one 2-thread job.
 # The whole script is one { ... } block: bash parses it completely before running it, so editing
@@ -57,7 +57,7 @@ case "${profile}" in
     smoke)
         opts=(
             --svae_jobs 4       # every run and the Fbank probe at once: unequal jobs end together
-            --svae_configs "conf/cpu/train_svae_jmas.yaml conf/cpu/train_mel_vocoder.yaml conf/cpu/train_svae_vanilla.yaml"
+            --svae_configs "cpu/jmas cpu/mel_vocoder cpu/vanilla"   # conf/cpu/base.yaml + each loss override
             --eval_max_utts 20
             --tts_config conf/tts/train_f5_tiny_cpu.yaml
             --tts_max_pairs 8
@@ -69,15 +69,14 @@ case "${profile}" in
         )
         ;;
     evidence)
-        ev=conf/evidence
         opts=(
             --svae_jobs 2       # one single-thread job per core (bench/RESULTS.md)
             --datadir data_evidence --dumpdir dump_evidence --expdir exp_evidence
             --local_data_opts "--data_dir data_evidence --db_dir downloads/synth_evidence --num_utts 800 --num_voices 40 --num_test_speakers 6"
-            --svae_configs "${ev}/train_svae_jmas.yaml ${ev}/train_svae_tas.yaml ${ev}/train_svae_vanilla.yaml ${ev}/train_mel_vocoder.yaml"
+            --svae_configs "evidence/jmas evidence/tas evidence/vanilla evidence/mel_vocoder"
             --svae_seeds "1 2"
-            --single_seed_configs ${ev}/train_mel_vocoder.yaml   # a fixed encoder: not a VAE to reseed
-            --margin_base ${ev}/train_svae_jmas.yaml
+            --single_seed_configs evidence/mel_vocoder   # a fixed encoder: not a VAE to reseed
+            --margin_base evidence/jmas
             --margin_grid "0.25,0.1 0.75,0.5"
             --tts_margins false  # the sweep is read on reconstruction and understanding (2 x 12 min saved)
             --eval_max_utts 0
