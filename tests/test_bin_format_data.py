@@ -192,7 +192,8 @@ def test_cli_exit_status(tmp_path):
             "--no_progress"]
     assert fd.main(args) == 0
     _audio_path(tmp_path, "s0-a0").unlink()
-    assert fd.main(args) == 1
+    with pytest.raises(DataError, match="s0-a0"):  # the entry point prints it as one line, exit 2
+        fd.main(args)
     assert fd.main(args + ["--on_error", "skip"]) == 0
     assert not (tmp_path / "out" / "wav" / "s0" / "s0-a0.wav").exists()  # stale wav removed
 

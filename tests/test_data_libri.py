@@ -16,7 +16,7 @@ from espnet_plugin.data.libri import (
     parse_libritts,
     records_to_kaldi,
 )
-from espnet_plugin.errors import DataError
+from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.io.kaldi_dir import check_data_dir
 
 
@@ -146,5 +146,5 @@ def test_prep_libri_cli(tmp_path):
         "all_tts", "dev_clean", "ls_test_clean", "test_clean"]
     assert len(check_data_dir(data / "all_tts").wav) == 4
     assert len(check_data_dir(data / "ls_test_clean").wav) == 3
-    assert prep_libri.main(["--corpus", "librispeech_pc", "--root", str(tmp_path),
-                            "--data_dir", str(data)]) == 1  # no manifest: a clean error
+    with pytest.raises(ConfigError, match="needs --manifest"):  # a clean error (one line, exit 2)
+        prep_libri.main(["--corpus", "librispeech_pc", "--root", str(tmp_path), "--data_dir", str(data)])

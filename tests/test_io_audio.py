@@ -200,3 +200,108 @@ def test_is_silent_is_the_one_silence_rule():
     quiet = np.full(100, 0.5 * SILENCE_PEAK, np.float32)
     assert not is_silent(quiet, SILENCE_THRESHOLD)  # the loader's lower threshold keeps it
     assert is_silent(np.full((10, 2), -0.5 * SILENCE_THRESHOLD, np.float32), SILENCE_THRESHOLD)
+
+
+# --- truncated / inconsistent wav files (espnet_plugin.io.wav_header) ------------------------------
+
+def _wav_bytes(tmp_path, seconds: float = 2.0, fs: int = 16000, subtype: str = "PCM_16", channels: int = 1) -> bytes:
+    x = np.tile(_sine(fs, seconds)[:, None], (1, channels))
+    sf.write(str(tmp_path / "full.wav"), x, fs, subtype=subtype)
+    return (tmp_path / "full.wav").read_bytes()
+
+
+def _fmt_wav(tag: int, bits: int, channels: int = 1, align: int | None = None, data: bytes = b"\0" * 64) -> bytes:
+    import struct
+
+    align = channels * ((bits + 7) // 8) if align is None else align
+    body = (b"WAVEfmt " + struct.pack("<IHHIIHH", 16, tag, channels, 16000, 16000 * align, align, bits)
+            + b"data" + struct.pack("<I", len(data)) + data)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("cut,read", [
+    (44, 0),        # header only: the data chunk promises 32000 frames
+    (60, 8),        # 16 bytes of samples (the issue's example: 2 s cut after 60 bytes)
+    (1045, 500),    # odd byte: half a sample
+    (32044, 16000),  # half the data
+    (64043, 31999),  # one byte short
+])
+def test_truncated_wav_names_file_and_both_frame_counts(tmp_path, cut, read):
+    full = _wav_bytes(tmp_path)
+    p = tmp_path / "cut.wav"
+    p.write_bytes(full[:cut])
+    with pytest.raises(DataError) as e:
+        load_audio(p, utt_id="utt_cut")
+    msg = str(e.value)
+    assert "utt_cut" in msg and "cut.wav" in msg and "truncated" in msg
+    assert "promises 32000 frames (2.000 s)" in msg and f"holds {read} " in msg
+    assert load_audio(tmp_path / "full.wav").shape == (32000,)  # the whole file is fine
+
+
+@pytest.mark.parametrize("cut,where", [(12, "no 'data' chunk"), (20, "inside chunk 'fmt '"),
+                                       (36, "no 'data' chunk"), (40, "header of chunk 'data'"),
+                                       (8, "12-byte RIFF header")])
+def test_wav_cut_inside_its_header(tmp_path, cut, where):
+    p = tmp_path / "h.wav"
+    p.write_bytes(_wav_bytes(tmp_path)[:cut])
+    with pytest.raises(DataError, match=f"h.wav.*{where}"):
+        load_audio(p, utt_id="u")
+
+
+def test_zero_length_data_chunk_is_empty_even_with_bytes_after_it(tmp_path):
+    import struct
+
+    p = tmp_path / "z.wav"
+    p.write_bytes(_wav_bytes(tmp_path, 0.1)[:40] + struct.pack("<I", 0))
+    with pytest.raises(DataError, match=r"z.wav.*zero-length WAV data chunk \(0 frames promised, 0 read\)"):
+        load_audio(p, utt_id="u")
+    p.write_bytes(_wav_bytes(tmp_path, 0.1)[:40] + struct.pack("<I", 0) + b"\1\2" * 1600)
+    with pytest.raises(DataError, match="zero-length WAV data chunk.*3200 bytes follow"):
+        load_audio(p, utt_id="u")
+
+
+def test_streamed_wav_sizes_read_to_the_end(tmp_path):
+    """Writers that cannot seek (ffmpeg/sox to a pipe) leave placeholder sizes: not truncation."""
+    import struct
+
+    full = _wav_bytes(tmp_path, 0.5)
+    for riff, data in [(0xFFFFFFFF, 0xFFFFFFFF), (0, len(full) - 44), (len(full) - 8, 0x7FFFF000)]:
+        p = tmp_path / "s.wav"
+        p.write_bytes(full[:4] + struct.pack("<I", riff) + full[8:40] + struct.pack("<I", data) + full[44:])
+        assert load_audio(p).shape == (8000,)
+
+
+@pytest.mark.parametrize("subtype,channels", [("PCM_U8", 1), ("PCM_24", 2), ("FLOAT", 1), ("DOUBLE", 1),
+                                              ("ULAW", 1), ("ALAW", 1), ("PCM_32", 1)])
+def test_supported_wav_formats_pass_the_header_check(tmp_path, subtype, channels):
+    p = tmp_path / "ok.wav"
+    p.write_bytes(_wav_bytes(tmp_path, 0.1, subtype=subtype, channels=channels))
+    assert load_audio(p).shape == (1600,)
+
+
+@pytest.mark.parametrize("tag,bits,align,match", [
+    (0x0055, 16, None, "unsupported sample format: WAV format tag 0x0055"),  # MP3 in a wav
+    (0x0011, 4, None, "unsupported sample format: WAV format tag 0x0011"),   # IMA ADPCM
+    (1, 64, None, "unsupported sample format: PCM with 64 bits"),
+    (3, 16, None, "unsupported sample format: IEEE float with 16 bits"),
+    (1, 16, 3, "inconsistent WAV header: block align 3 bytes"),  # libsndfile reads this as 16-bit
+])
+def test_unsupported_or_inconsistent_wav_formats(tmp_path, tag, bits, align, match):
+    p = tmp_path / "f.wav"
+    p.write_bytes(_fmt_wav(tag, bits, align=align))
+    with pytest.raises(DataError, match=f"f.wav.*{match}"):
+        load_audio(p, utt_id="u")
+
+
+def test_scp_reader_checks_files_and_pipe_output(tmp_path):
+    from espnet_plugin.io.kaldi_dir import Segment
+    from espnet_plugin.io.scp_audio import load_entries, load_entry
+
+    p = tmp_path / "cut.wav"
+    p.write_bytes(_wav_bytes(tmp_path)[:1044])
+    with pytest.raises(DataError, match="'a'.*cut.wav.*promises 32000 frames.*holds 500"):
+        load_entry(str(p), utt_id="a")
+    with pytest.raises(DataError, match="'b'.*promises 32000 frames.*holds 500"):  # a segment of it
+        load_entry(str(p), utt_id="b", segment=Segment("rec", 0.0, 0.01))
+    with pytest.raises(DataError, match="'c'.*output of the command.*promises 32000 frames.*holds 500"):
+        load_entries(f"cat {p} |", [("c", None)], raise_first=True)

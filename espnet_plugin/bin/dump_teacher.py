@@ -130,4 +130,6 @@ def main(cmd=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

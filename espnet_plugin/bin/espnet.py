@@ -25,4 +25,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

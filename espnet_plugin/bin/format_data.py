@@ -26,12 +26,11 @@ import hashlib
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from espnet_plugin.errors import ConfigError, DataError, EspnetPluginError
+from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.io.audio import encode_wav, write_bytes_atomic
 from espnet_plugin.io.kaldi_dir import check_data_dir, write_data_dir, write_scp, write_text_atomic
 from espnet_plugin.io.scp_audio import load_entries, load_entry, source_files
@@ -241,18 +240,16 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (1 on a data or configuration error)."""
+    """Entry point; returns 0 (a data or configuration error is raised: ``espnet_plugin.cli``)."""
     a = get_parser().parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        format_data(a.in_dir, a.out_dir, a.fs, a.min_seconds, a.max_seconds, a.nj, a.on_error,
-                    require_text=not a.no_text, allow_silence=a.allow_silence,
-                    audio_root=a.audio_root, show_progress=not a.no_progress)
-    except EspnetPluginError as exc:
-        logging.error("%s", exc)
-        return 1
+    format_data(a.in_dir, a.out_dir, a.fs, a.min_seconds, a.max_seconds, a.nj, a.on_error,
+                require_text=not a.no_text, allow_silence=a.allow_silence,
+                audio_root=a.audio_root, show_progress=not a.no_progress)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

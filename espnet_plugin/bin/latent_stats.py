@@ -53,7 +53,7 @@ def main(cmd: Sequence[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         stats = time_share(m for _, m in kaldiio.load_scp_sequential(args.scp))
-    except DataError as exc:
+    except (OSError, ValueError) as exc:  # a missing / unreadable scp or ark, or a DataError
         raise DataError(f"{args.scp}: {exc}") from exc
     stats["scp"] = args.scp
     write_text_atomic(args.out_json, json.dumps(stats, indent=2) + "\n")
@@ -62,4 +62,6 @@ def main(cmd: Sequence[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

@@ -16,4 +16,6 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

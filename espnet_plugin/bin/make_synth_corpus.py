@@ -9,9 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-
-from espnet_plugin.errors import EspnetPluginError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,26 +30,24 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (1 on a data or configuration error)."""
+    """Entry point; returns 0 (a data or configuration error is raised: ``espnet_plugin.cli``)."""
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from espnet_plugin.data.synth_corpus import make_corpus
 
-    try:
-        info = make_corpus(
-            args.db_dir, args.data_dir, num_utts=args.num_utts, num_voices=args.num_voices,
-            num_test_speakers=args.num_test_speakers,
-            dev_utts_per_speaker=args.dev_utts_per_speaker, seed=args.seed, nj=args.nj,
-            min_words=args.min_words, max_words=args.max_words,
-            show_progress=not args.no_progress,
-        )
-    except EspnetPluginError as exc:
-        logging.error("%s", exc)
-        return 1
+    info = make_corpus(
+        args.db_dir, args.data_dir, num_utts=args.num_utts, num_voices=args.num_voices,
+        num_test_speakers=args.num_test_speakers,
+        dev_utts_per_speaker=args.dev_utts_per_speaker, seed=args.seed, nj=args.nj,
+        min_words=args.min_words, max_words=args.max_words,
+        show_progress=not args.no_progress,
+    )
     print(json.dumps({k: info[k] for k in ("splits", "synth_seconds", "mean_utt_seconds",
                                            "skipped") if k in info}, sort_keys=True))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

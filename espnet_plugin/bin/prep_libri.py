@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
-
-from espnet_plugin.errors import EspnetPluginError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -77,18 +74,16 @@ def prep(args: argparse.Namespace) -> dict[str, int]:
 
 
 def main(cmd: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (1 on a data or configuration error)."""
+    """Entry point; returns 0 (a data or configuration error is raised: ``espnet_plugin.cli``)."""
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        written = prep(args)
-    except EspnetPluginError as exc:
-        logging.error("%s", exc)
-        return 1
+    written = prep(args)
     for name, n in written.items():
         logging.info("%s/%s: %d utterances", args.data_dir, name, n)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

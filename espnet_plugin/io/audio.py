@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from espnet_plugin.errors import DataError
+from espnet_plugin.io.wav_header import check_wav_file
 
 logger = logging.getLogger(__name__)
 
@@ -202,14 +203,17 @@ def load_audio(
     Returns:
         (N,) float32 waveform in [-1, 1] (for PCM input).
     Raises:
-        DataError: missing file, unreadable/corrupt header, empty clip, all-silent clip,
-            too short, too long, or NaN/Inf samples.
+        DataError: missing file, unreadable/corrupt header, a wav that holds fewer frames
+            than its header promises or an unsupported wav sample format
+            (:mod:`espnet_plugin.io.wav_header`), empty clip, all-silent clip, too short,
+            too long, or NaN/Inf samples.
     """
     p = resolve_audio_path(path, root)
     who = f"utterance {utt_id!r} " if utt_id is not None else ""
     where = f"{who}({p})"
     if not p.is_file():
         raise DataError(f"{where}: audio file not found")
+    check_wav_file(p, where)  # libsndfile silently reads what a truncated wav still holds
     try:
         info = sf.info(str(p))
         orig_fs = int(info.samplerate)

@@ -31,6 +31,7 @@ from espnet_plugin.errors import DataError
 from espnet_plugin.io.audio import (PathLike, finish_waveform, load_audio, pcm_to_float,
                                     resolve_audio_path, resolve_listed_path)
 from espnet_plugin.io.kaldi_dir import Segment
+from espnet_plugin.io.wav_header import check_wav_bytes, check_wav_file
 
 SEGMENT_OVERSHOOT_S = 0.01  # a segment may end this far past its recording (truncated)
 _STDERR_TAIL = 400  # characters of a failed command's stderr quoted in the error
@@ -106,10 +107,12 @@ def read_recording(spec: str, where: str, root: PathLike | None = None,
     Returns:
         ``(data, rate)``: (N, C) float32 samples (C >= 1) and their rate in Hz.
     Raises:
-        DataError: missing file, failing command, undecodable or empty audio.
+        DataError: missing file, failing command, undecodable or empty audio, a wav that holds
+            fewer frames than its header promises (:mod:`espnet_plugin.io.wav_header`).
     """
     if is_pipe(spec):
         out = run_pipe(spec, where)
+        check_wav_bytes(out, f"{where}: the output of the command")
         try:
             data, rate = sf.read(io.BytesIO(out), dtype="float32", always_2d=True)
         except Exception as exc:
@@ -118,6 +121,7 @@ def read_recording(spec: str, where: str, root: PathLike | None = None,
     else:
         p = _locate(spec, root, listed)
         if p.is_file():
+            check_wav_file(p, where)
             try:
                 data, rate = sf.read(str(p), dtype="float32", always_2d=True)
             except Exception as exc:
