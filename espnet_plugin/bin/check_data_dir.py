@@ -116,4 +116,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))

@@ -63,4 +63,6 @@ def _run(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from espnet_plugin.cli import run_main
+
+    raise SystemExit(run_main(main))
