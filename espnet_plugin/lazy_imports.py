@@ -11,8 +11,14 @@ when that data is absent: offline, every process prints
 it without running anything, and the first attribute it lacks (``g2p_en.G2p``) imports the real
 module (NLTK import, data check, download) and copies its namespace in, i.e. only when a
 ``g2p_en`` phonemiser is built (``--g2p g2p_en``), where the data is really needed.
-(The standard library's ``importlib.util.LazyLoader`` does not do here: on Python 3.11 the import
-statement itself reads ``__spec__`` and so runs the module.)
+The stand-in carries what the import system would set before running the body (``__spec__``,
+``__loader__``, ``__package__``, ``__path__``, ``__file__``, ``__cached__``), because code that scans
+``sys.modules`` reads them: ``inspect.getmodule`` does ``hasattr(module, "__file__")`` on every
+module, and torch calls it (``torch.library`` -> ``inspect.getframeinfo``) whenever a custom op is
+registered, e.g. when ``torch._prims`` is first imported. Without ``__file__`` that probe ran
+g2p_en's body. (The standard library's ``importlib.util.LazyLoader`` does not do here: it loads on
+*any* attribute access, so the import statement's ``__spec__`` read and that ``__file__`` probe
+both run the module.)
 """
 from __future__ import annotations
 
@@ -53,6 +59,9 @@ def defer(name: str) -> bool:
     stand_in = _Deferred(name)
     stand_in.__spec__ = spec  # read by the import statement (is it initialising?): no load
     stand_in.__loader__ = spec.loader
+    if spec.has_location:  # what the real module will have; introspection reads these (see above)
+        stand_in.__file__ = spec.origin
+        stand_in.__cached__ = spec.cached
     stand_in.__package__ = spec.parent if spec.submodule_search_locations is None else name
     if spec.submodule_search_locations is not None:  # `import name.sub` finds sub without running name
         stand_in.__path__ = list(spec.submodule_search_locations)

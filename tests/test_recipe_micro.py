@@ -53,16 +53,16 @@ keep_nbest_models: 1
 """
 
 
-def _make_recipe(tmp: Path) -> Path:
-    """A recipe dir like egs2/synth/svae1 (absolute links to the template, utils, conf and local)."""
+def _make_recipe(tmp: Path, recipe: Path = RECIPE) -> Path:
+    """A recipe dir like ``recipe`` (absolute links to the template, utils, conf and local)."""
     r = tmp / "svae1"
     r.mkdir()
     for name in ("svae.sh", "utils", "conf"):
-        (r / name).symlink_to((RECIPE / name).resolve())
+        (r / name).symlink_to((recipe / name).resolve())
     for name in ("run.sh", "cmd.sh", "db.sh"):
-        shutil.copy(RECIPE / name, r / name)
+        shutil.copy(recipe / name, r / name)
     (r / "path.sh").write_text(f". {ROOT}/local/env.sh\nexport LC_ALL=C.UTF-8\n")
-    (r / "local").symlink_to((RECIPE / "local").resolve())
+    (r / "local").symlink_to((recipe / "local").resolve())
     (tmp / "teacher.yaml").write_text(TINY_TEACHER)
     return r
 

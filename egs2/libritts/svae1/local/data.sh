@@ -7,9 +7,13 @@
 #   stage 4: Kaldi dirs data/ls_<subset> (ASR probe, reconstruction) and
 #            data/ls_test_clean_pc (zero-shot TTS, 4-10 s utterances)
 # Downloads resume (wget -c) and are skipped when the subset is already unpacked.
+# Corpora already on disk: --libritts_dir / --librispeech_dir (or LIBRITTS= / LIBRISPEECH= in db.sh)
+# name the dirs holding LibriTTS/ and LibriSpeech/ (+ LibriSpeech-PC/); --download false never
+# downloads (a missing subset is an error naming its dir).
 #
 #   local/data.sh [--stage 1] [--stop_stage 4] [--tts_subsets "train-clean-100 dev-clean test-clean"]
 #                 [--ls_subsets "train-clean-100 test-clean"] [--url_base https://www.openslr.org/resources]
+#                 [--libritts_dir DIR] [--librispeech_dir DIR] [--download true|false] [--data_dir data]
 set -euo pipefail
 
 log() {
@@ -24,21 +28,25 @@ tts_subsets="train-clean-100 dev-clean test-clean"
 ls_subsets="train-clean-100 test-clean"
 url_base=https://www.openslr.org/resources
 data_dir=data
+libritts_dir=""     # default: LIBRITTS of db.sh
+librispeech_dir=""  # default: LIBRISPEECH of db.sh
+download=true
 
 # tiny inline option parser: --name value
 while [ $# -gt 0 ]; do
     case "$1" in
-        --stage|--stop_stage|--tts_subsets|--ls_subsets|--url_base|--data_dir)
+        --stage|--stop_stage|--tts_subsets|--ls_subsets|--url_base|--data_dir|--libritts_dir|--librispeech_dir|--download)
             [ $# -ge 2 ] || { log "option $1 needs a value"; exit 1; }
             name=${1#--}; printf -v "${name}" '%s' "$2"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) log "unknown option: $1"; exit 1 ;;
     esac
 done
 
 [ -f ./db.sh ] && . ./db.sh
-LIBRITTS=${LIBRITTS:-downloads}
-LIBRISPEECH=${LIBRISPEECH:-downloads}
+LIBRITTS=${libritts_dir:-${LIBRITTS:-downloads}}
+LIBRISPEECH=${librispeech_dir:-${LIBRISPEECH:-downloads}}
+case "${download}" in true|false) ;; *) log "--download ${download}: give true or false"; exit 1 ;; esac
 [ -f ./path.sh ] && . ./path.sh
 
 # download_and_untar <dest dir> <url> <dir that exists once unpacked>
@@ -48,6 +56,11 @@ download_and_untar() {
     local archive="${dest}/$(basename "${url}")"
     if [ -d "${done_dir}" ] && [ -f "${done_dir}/.complete" ]; then
         log "${done_dir} already present; skip download"
+        return 0
+    fi
+    if ! "${download}"; then
+        [ -d "${done_dir}" ] || { log "Error: ${done_dir} not found (--download false: nothing is downloaded)"; exit 1; }
+        log "${done_dir} present (--download false)"
         return 0
     fi
     mkdir -p "${dest}"
