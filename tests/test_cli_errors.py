@@ -84,7 +84,10 @@ def test_cheap_entry_points_print_one_error_line_and_exit_2(tmp_path, name):
 
 
 def test_svae_train_config_error_in_build_model(tmp_path):
-    res = _run("svae_train", ["--config", "conf/tuning/train_svae_mcos.yaml", "--output_dir", str(tmp_path / "exp")])
+    from conftest import FULL_CONF
+
+    res = _run("svae_train", ["--config", str(FULL_CONF["tuning"] / "train_svae_mcos.yaml"),
+                              "--output_dir", str(tmp_path / "exp")])
     _assert_one_line(res, "distill_conf.teacher_dim")
 
 

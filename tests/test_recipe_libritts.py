@@ -94,7 +94,7 @@ def libri_run(tmp_path_factory, speech_corpus):
         "--teacher", "hubert_tiny", "--teacher_layer", "-1",
         "--teacher_config", str(tmp / "teacher.yaml"), "--teacher_clusters", "8",
         "--sim_judge", "resemblyzer", "--mos_judge", "distillmos", "--tts_asr_judge", "probe",
-        "--svae_configs", "conf/cpu/train_svae_vanilla.yaml",
+        "--svae_configs", "cpu/vanilla",
         "--svae_args", "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --segment_size 4000",
         "--tts_config", "conf/tts/train_f5_tiny_cpu.yaml", "--tts_args", "--max_epoch 1 --batch_size 4",
         "--tts_max_pairs", "2", "--tts_inference_args", "--nfe 4",
