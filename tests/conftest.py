@@ -188,6 +188,26 @@ def trained_vae(speech_corpus, tmp_path_factory) -> Path:
     return out
 
 
+# test files whose recipe run starts with the session (see tests/background.py): file -> module
+BACKGROUND_RECIPES = {"test_recipe_micro.py": "test_recipe_micro", "test_recipe_libritts.py": "test_recipe_libritts"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _recipe_runs_in_background(request):
+    """Start the recipe micro-runs of the selected recipe tests before the first test (niced, on the
+    second core); their module fixtures wait for them. Killed at the end if still running."""
+    import importlib
+
+    import background
+
+    selected = {item.path.name for item in request.session.items}
+    for fname, module in BACKGROUND_RECIPES.items():
+        if fname in selected:
+            importlib.import_module(module).start_in_background(request)
+    yield
+    background.stop_all()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_threads():
     """Shared 2-core machines: one intra-op thread keeps the suite predictable."""

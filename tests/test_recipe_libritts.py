@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_recipe_micro import ROOT, TINY_TEACHER, _make_recipe, _run
+import background
+from test_recipe_micro import ROOT, TINY_TEACHER, _make_recipe
 
 RECIPE = ROOT / "egs2" / "libritts" / "svae1"
 
@@ -80,8 +81,7 @@ def _make_libri_tree(root: Path, speech_corpus: Path) -> None:
     (pc / "test-clean.json").write_text("".join(json.dumps(m) + "\n" for m in manifest))
 
 
-@pytest.fixture(scope="module")
-def libri_run(tmp_path_factory, speech_corpus):
+def _libri_run(tmp_path_factory, speech_corpus: Path, nice: int) -> background.BackgroundRun:
     tmp = tmp_path_factory.mktemp("libritts")
     corpora = tmp / "corpora"
     _make_libri_tree(corpora, speech_corpus)
@@ -103,8 +103,19 @@ def libri_run(tmp_path_factory, speech_corpus):
         "--eval_max_utts", "2", "--metrics", "pesq,stoi,mel_distance",
         "--stop_stage", "22",
     ]
-    log = _run(recipe, *opts, log=tmp / "run.log")
-    return recipe, log
+    return background.BackgroundRun(recipe, opts, tmp / "run.log", nice=nice)
+
+
+def start_in_background(request) -> None:
+    """Called by conftest at the session's start: the run goes on while other tests run."""
+    background.RUNS["libri"] = _libri_run(request.getfixturevalue("tmp_path_factory"),
+                                          request.getfixturevalue("speech_corpus"), background.NICE)
+
+
+@pytest.fixture(scope="module")
+def libri_run(tmp_path_factory, speech_corpus):
+    run = background.take("libri") or _libri_run(tmp_path_factory, speech_corpus, nice=0)
+    return run.recipe, run.finish()
 
 
 def test_data_sh_reads_the_local_tree(libri_run):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import background
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs2" / "synth" / "svae1"
 
@@ -87,8 +89,7 @@ def _snapshot(recipe: Path) -> dict[str, float]:
     return out
 
 
-@pytest.fixture(scope="module")
-def micro(tmp_path_factory):
+def _micro_run(tmp_path_factory, nice: int) -> background.BackgroundRun:
     tmp = tmp_path_factory.mktemp("recipe")
     recipe = _make_recipe(tmp)
     opts = [
@@ -103,8 +104,19 @@ def micro(tmp_path_factory):
         "--eval_max_utts", "3", "--metrics", "pesq,stoi,mel_distance",
         "--stop_stage", "22",
     ]
-    first = _run(recipe, *opts, log=tmp / "first.log")
-    return recipe, opts, first, tmp
+    return background.BackgroundRun(recipe, opts, tmp / "first.log", nice=nice, tmp=tmp)
+
+
+def start_in_background(request) -> None:
+    """Called by conftest at the session's start: the first run goes on while other tests run."""
+    background.RUNS["micro"] = _micro_run(request.getfixturevalue("tmp_path_factory"), background.NICE)
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    run = background.take("micro") or _micro_run(tmp_path_factory, nice=0)
+    first = run.finish()
+    return run.recipe, run.args, first, run.info["tmp"]
 
 
 def test_every_stage_runs_and_summarises(micro):
@@ -172,3 +184,32 @@ def test_stage_resumes_in_the_middle(micro):
     log = _run(recipe, *opts[:-2], "--stage", "9", "--stop_stage", "9", log=tmp / "resume.log")
     assert "Stage 9/23" in log and "Stage 8/23" not in log and "Stage 10/23" not in log
     assert (scores / "metrics.json").is_file()
+
+
+def _wav_hashes(dec: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((dec / "wav").glob("*.wav"))}
+
+
+def test_a_killed_stage_reruns_to_the_same_outputs(micro):
+    """kill -9 of stage 8 (resynthesis writing its wavs) mid-way; rerunning ./run.sh gives the same files."""
+    import time
+
+    recipe, opts, _, tmp = micro
+    dec = recipe / "exp" / "svae_jmas_seed1" / "decode_valid.mrstft_loss.ave_test"
+    before, scp = _wav_hashes(dec), (dec / "wav.scp").read_text()
+    assert before
+    shutil.rmtree(dec)
+    stage8 = [*opts[:-2], "--stage", "8", "--stop_stage", "8"]
+    run = background.BackgroundRun(recipe, stage8, tmp / "killed.log", nice=0)
+    deadline = time.monotonic() + 180
+    while run.proc.poll() is None and time.monotonic() < deadline and not (dec / "logs").is_dir():
+        time.sleep(0.1)      # the stage has begun: its job lists are written, the inference is starting
+    time.sleep(1.0)
+    assert run.proc.poll() is None, "stage 8 ended before it could be killed"
+    run.kill()
+    assert not (dec / ".done").exists()
+    log = _run(recipe, *stage8, log=tmp / "after_kill.log")
+    assert "Stage 8/23" in log and "Successfully finished" in log
+    assert _wav_hashes(dec) == before and (dec / "wav.scp").read_text() == scp
