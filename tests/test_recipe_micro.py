@@ -206,7 +206,9 @@ def test_a_killed_stage_reruns_to_the_same_outputs(micro):
     deadline = time.monotonic() + 180
     while run.proc.poll() is None and time.monotonic() < deadline and not (dec / "logs").is_dir():
         time.sleep(0.1)      # the stage has begun: its job lists are written, the inference is starting
-    time.sleep(1.0)
+    until = time.monotonic() + 1.0     # then kill at the first wav written, or within a second
+    while run.proc.poll() is None and time.monotonic() < until and not list(dec.glob("wav/*.wav")):
+        time.sleep(0.01)
     assert run.proc.poll() is None, "stage 8 ended before it could be killed"
     run.kill()
     assert not (dec / ".done").exists()
