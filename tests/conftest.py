@@ -192,6 +192,11 @@ def trained_vae(speech_corpus, tmp_path_factory) -> Path:
 BACKGROUND_RECIPES = {"test_recipe_micro.py": "test_recipe_micro", "test_recipe_libritts.py": "test_recipe_libritts"}
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The tests of background recipe runs go last: the rest of the suite runs while they train."""
+    items.sort(key=lambda item: item.path.name in BACKGROUND_RECIPES)   # stable: keeps each group's order
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _recipe_runs_in_background(request):
     """Start the recipe micro-runs of the selected recipe tests before the first test (niced, on the

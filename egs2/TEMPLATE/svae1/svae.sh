@@ -526,7 +526,7 @@ run_config() {
             ${decode_cmd} ${dec}/scores/score.log ${python} -m espnet_plugin.bin.score_recon \
                 --ref_scp ${dec}/ref_wav.scp --hyp_dir ${dec}/wav --out_dir ${dec}/scores \
                 --metrics ${metrics} --tag ${svae_tag} ${margins:+--margins ${margins}} \
-                --sim_judge ${sim_judge} --mos_judge ${mos_judge} --skip_bad_utts ${skip_bad_utts} ${judge_weights}
+                --sim_judge ${sim_judge} --mos_judge ${mos_judge} ${judge_weights} --skip_bad_utts ${skip_bad_utts}
             mark_done ${dec}/scores/.done "${key}"
         fi
         log "  $(tr -d '\n' < ${dec}/scores/metrics.json | cut -c1-300)"
