@@ -127,7 +127,7 @@ def test_mp3_reads_without_ffmpeg():
 def test_float_input_above_full_scale_is_rescaled():
     from espnet_plugin.demo.inference import to_mono_16k
 
-    y = to_mono_16k((FS, np.array([0.0, 4.0, -2.0] * 1000, np.float32)))
+    y = to_mono_16k((FS, np.array([0.0, 4.0, -2.0] * 2000, np.float32)))
     assert np.max(np.abs(y)) == pytest.approx(1.0)
 
 
@@ -144,6 +144,8 @@ def test_silent_short_long_and_non_audio_give_clear_errors(tmp_path):
         to_mono_16k(long_file, max_seconds=2)  # refused from the header
     with pytest.raises(DataError, match="too short"):
         to_mono_16k((FS, np.ones(100, np.float32)))
+    with pytest.raises(DataError, match=r"too short \(0\.1 s\): give at least 0\.25 s"):
+        to_mono_16k((FS, np.full(FS // 10, 0.1, np.float32)))  # PESQ needs 0.25 s; nothing to hear either
     txt = tmp_path / "notes.wav"
     txt.write_text("this is not audio\n" * 50)
     with pytest.raises(DataError, match="'notes.wav' is not audio"):

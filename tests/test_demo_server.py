@@ -173,3 +173,56 @@ def test_stage_23_starts_demo_on_trained_models(tmp_path):
     (exp / "svae_b/packed/model.pth").unlink()
     none = _run_stage(tmp_path, 23, 23)
     assert none.returncode != 0 and "no trained VAE" in none.stdout
+
+
+def _resynthesize_concurrently(client, clip, n: int) -> list:
+    """``n`` identical /resynthesize calls at once (threads); each call's outputs or its exception."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import handle_file
+
+    def one(_):
+        try:
+            return client.predict(handle_file(str(clip)), ["a"], False, api_name="/resynthesize")
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            return exc
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_concurrent_identical_requests_all_succeed(server):
+    """3 rounds of 20 identical requests at once: every output downloads whole, audio of input length.
+
+    Identical requests give identical bytes; files named by content were written again while
+    being served (h11 "Too little data for declared Content-Length"). Each request now writes
+    its own files under its own directory.
+    """
+    from gradio_client import Client
+
+    _, url, clip, _ = server
+    client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})  # a loaded CI machine is slow, not wrong
+    n_in = sf.info(clip).frames
+    for _ in range(3):
+        outs = _resynthesize_concurrently(client, clip, 20)
+        errors = [repr(o) for o in outs if isinstance(o, Exception)]
+        assert not errors, errors
+        for out in outs:
+            y, sr = sf.read(out[1])
+            assert sr == FS and abs(y.shape[0] - n_in) < 400  # within one hop of the codec
+            assert Path(out[0]).stat().st_size > 0 and Path(out[2]).stat().st_size > 0
+
+
+def test_outputs_are_per_request_files_under_the_cache_policy(server):
+    """Two identical requests get different server files, each in its own dir under gradio's cache."""
+    from gradio_client import Client, handle_file
+
+    demo, url, clip, _ = server
+    raw = Client(url, verbose=False, download_files=False)
+    outs = [raw.predict(handle_file(str(clip)), ["a"], False, api_name="/resynthesize") for _ in range(2)]
+    files = [[o[i]["path"] for i in (0, 1, 2, 3)] for o in outs]  # input mel, a: audio, mel, latent
+    assert not set(files[0]) & set(files[1])
+    assert len({Path(p).parent for p in files[0]}) == 1 and Path(files[0][0]).parent != Path(files[1][0]).parent
+    cached = set().union(*demo.temp_file_sets)
+    assert all(p in cached for f in files for p in f)  # deleted by gradio's delete_cache schedule
+    assert demo.delete_cache is not None

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -27,6 +30,7 @@ logger = logging.getLogger(__name__)
 METRIC_LABELS = {"pesq": "PESQ ↑", "stoi": "STOI ↑", "spk_sim": "speaker sim. ↑", "mos": "MOS est. ↑",
                  "mel_distance": "mel dist. ↓"}
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au", ".caf")
+DELETE_CACHE = (3600, 3600)  # gradio's delete_cache: hourly, the files older than an hour
 CSS = """
 .model-col {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px;}
 .model-col h3 {margin: 0 0 2px 0;}
@@ -132,6 +136,47 @@ def metrics_table(
     return headers, rows
 
 
+# ---------------------------------------------------------------- per-request output files
+def new_request_dir(root: Path, max_age_s: float = DELETE_CACHE[1]) -> Path:
+    """A fresh, uniquely named directory (``tempfile.mkdtemp``) under ``root`` for one request's files.
+
+    Identical requests give identical bytes; gradio names the files it writes by their content,
+    so two such requests wrote the same file while it was being served (a truncated download).
+    Files written here are never shared; as ``root`` lies in gradio's cache, gradio serves them
+    without copying and deletes them on the ``delete_cache`` schedule. Directories left empty by
+    that schedule and older than ``max_age_s`` are removed here.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for d in root.iterdir():
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > max_age_s:
+                d.rmdir()  # fails (OSError) unless gradio's schedule has removed its files
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="req-", dir=root))
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
+
+
+def save_wav(d: Path, stem: str, wav: np.ndarray, fs: int) -> str:
+    """``wav`` (N,) as ``d/<stem>.wav`` (16-bit PCM); returns the path."""
+    p = d / f"{_file_stem(stem)}.wav"
+    p.write_bytes(encode_wav(wav, fs))
+    return str(p)
+
+
+def save_png(d: Path, stem: str, img: np.ndarray) -> str:
+    """(H, W, 3) uint8 picture as ``d/<stem>.png``; returns the path."""
+    from PIL import Image
+
+    p = d / f"{_file_stem(stem)}.png"
+    Image.fromarray(img).save(p, format="PNG")
+    return str(p)
+
+
 def _user_error(exc: Exception):
     """Our errors -> their message; anything else -> a generic message (details in the log)."""
     import gradio as gr
@@ -167,7 +212,8 @@ def build_demo(
     names = bank.names
     ex = list(examples)
     rates = sorted({float(bank.get(n).fs) / bank.get(n).hop_length for n in names})
-    with gr.Blocks(title="Speech VAE demo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Speech VAE demo", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
+        out_root = Path(demo.GRADIO_CACHE) / "espnet_plugin_demo"
         gr.Markdown(
             "# Speech VAE: hear what each loss does\n"
             f"Speech is encoded to **{' / '.join(f'{r:g}' for r in rates)} Hz latents** and decoded back by "
@@ -216,14 +262,17 @@ def build_demo(
             log_mel_in = log_mel(wav)  # once: the input picture and the shared colour range
             lm = mel_range(log_mel_in)
             by_name = {r.name: r for r in results}
-            out: list[Any] = [mel_picture(wav, "input", lm, log_mel_in)]
+            d = new_request_dir(out_root)
+            out: list[Any] = [save_png(d, "input_mel", mel_picture(wav, "input", lm, log_mel_in))]
             for k, n in enumerate(names):
                 r = by_name.get(n)
                 if r is None:
                     out += [gr.Column(visible=False), None, None, None]
                     continue
-                out += [gr.Column(visible=True), encode_wav(r.wav, FS), mel_picture(r.wav, n, lm),
-                        latent_picture(r.latent, f"{n}: latent", FS / bank.get(n).hop_length)]
+                out += [gr.Column(visible=True), save_wav(d, f"{n}_resynthesis", r.wav, FS),
+                        save_png(d, f"{n}_mel", mel_picture(r.wav, n, lm)),
+                        save_png(d, f"{n}_latent", latent_picture(r.latent, f"{n}: latent",
+                                                                  FS / bank.get(n).hop_length))]
             headers, rows = metrics_table(results, len(wav) / FS, metrics if compute_metrics else ())
             out.append(pd.DataFrame(rows, columns=headers))
             return out
@@ -231,11 +280,11 @@ def build_demo(
         outputs = [mel_in] + [c for s in slots for c in s] + [table]
         run.click(resynth, [audio_in, models, with_metrics], outputs, api_name="resynthesize")
         if tts is not None:
-            _tts_tab(tts, max_seconds)
+            _tts_tab(tts, max_seconds, out_root)
     return demo
 
 
-def _tts_tab(tts: TTSDemo, max_seconds: float) -> None:
+def _tts_tab(tts: TTSDemo, max_seconds: float, out_root: Path) -> None:
     """Zero-shot TTS tab: prompt audio + prompt text + target text -> speech (``/tts`` endpoint)."""
     import gradio as gr
 
@@ -263,7 +312,8 @@ def _tts_tab(tts: TTSDemo, max_seconds: float) -> None:
                                      int(seed or 0), max_seconds)
             except Exception as exc:  # noqa: BLE001
                 raise _user_error(exc) from exc
-            return encode_wav(wav, tts.fs), mel_picture(wav, "generated")
+            d = new_request_dir(out_root)
+            return save_wav(d, "tts", wav, tts.fs), save_png(d, "tts_mel", mel_picture(wav, "generated"))
 
         go.click(synth, [prompt, prompt_text, target_text, nfe, cfg, seed], [out, mel], api_name="tts")
 

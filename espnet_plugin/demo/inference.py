@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 FS = 16000
-MIN_SECONDS = 0.1
+MIN_SECONDS = 0.25  # shortest clip accepted: PESQ's minimum; a 0.1 s clip can be neither judged nor heard
 MAX_TEXT_CHARS = 400
 DEMO_METRICS = ("pesq", "stoi", "spk_sim", "mos")
 
@@ -198,7 +198,7 @@ def to_mono_16k(audio: Any, max_seconds: float = 30.0, fs: int = FS) -> np.ndarr
             a file path, or a dict / object with a ``path`` (gradio ``FileData``).
         max_seconds: longest accepted clip.
     Raises:
-        DataError: no input, not audio, NaN/Inf, shorter than 0.1 s, longer than
+        DataError: no input, not audio, NaN/Inf, shorter than ``MIN_SECONDS``, longer than
             ``max_seconds``, or silent (peak below -80 dBFS).
     """
     if audio is None:
@@ -219,7 +219,7 @@ def to_mono_16k(audio: Any, max_seconds: float = 30.0, fs: int = FS) -> np.ndarr
     if x.size / sr > max_seconds + 1e-6:
         raise DataError(f"clip is {x.size / sr:.1f} s long: the limit is {max_seconds:g} s (trim it and retry)")
     if x.size / sr < MIN_SECONDS:
-        raise DataError(f"clip is too short ({x.size / sr:.3f} s): give at least {MIN_SECONDS} s of speech")
+        raise DataError(f"clip is too short ({x.size / sr:.3g} s): give at least {MIN_SECONDS:g} s of speech")
     if not np.all(np.isfinite(x)):
         raise DataError("audio contains NaN or Inf samples")
     if is_silent(x):
