@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import warnings
-from typing import Any, Callable, Dict, Generic, Iterable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
 
 from espnet_plugin.errors import ConfigError
 
@@ -199,9 +199,9 @@ class Registry(Generic[T]):
                 self._warn_once(("broken", ep.name, ep.value), f"{exc}; skipped")
         return out
 
-    def items(self) -> Iterable[Tuple[str, T]]:
-        """``entries().items()`` sorted by name."""
-        return sorted(self.entries().items())
+    def items(self) -> List[Tuple[str, T]]:
+        """``entries().items()``: registered entries in registration order, then entry points."""
+        return list(self.entries().items())
 
     def registered(self) -> Dict[str, T]:
         """Only the explicitly registered entries (no entry point read)."""
