@@ -2,7 +2,9 @@
 
 ESPnet has no plugin mechanism: ``espnet2.tasks.asr.frontend_choices`` is a module-level
 ``ClassChoices`` whose ``classes`` dict is read when the parser is built and when the model is
-built. :func:`register_probe_frontends` adds our names to that dict; the project's launchers
+built. :func:`register_probe_frontends` adds the names of :data:`PROBE_FRONTENDS` and
+:data:`PROBE_ENCODERS` (registries: the built-in ones and third parties' entry points of the groups
+``espnet_plugin.probe_frontends`` / ``espnet_plugin.probe_encoders``) to it; the project's launchers
 (``python -m espnet_plugin.bin.asr_probe_train`` / ``asr_probe_inference``) call it and then run
 ESPnet's own ASR entry points. Importing :mod:`espnet_plugin` (or this module) registers nothing.
 
