@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Dict, List
+from typing import List
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder as AbsESPnetEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
