@@ -11,3 +11,7 @@ class DataError(EspnetPluginError, ValueError):
 
 class ConfigError(EspnetPluginError, ValueError):
     """A configuration that cannot work (unknown name, inconsistent sizes, stale cache)."""
+
+
+class JudgeUnavailable(EspnetPluginError, RuntimeError):
+    """A judge model (and so the metrics that need it) cannot be loaded here (e.g. offline)."""

@@ -19,29 +19,18 @@ from typing import Any, Optional, Tuple, Union
 import torch
 
 from espnet_plugin.errors import ConfigError
-from espnet_plugin.pack import Packed, resolve_pretrained
+from espnet_plugin.pack import resolve_pretrained
 
 PathLike = Union[str, Path]
 
 
 def load_pretrained_svae(ref: PathLike, device: str = "cpu", cache_dir: Optional[PathLike] = None):
     """The speech VAE of a pack (or a legacy packed dir): a :class:`SpeechVAE` in eval mode,
-    ``encode(wav (B, N)) -> (z (B, T, D), lengths)``, ``decode(z) -> (B, T * hop)``."""
-    from espnet_plugin.vae.loading import load_svae
+    ``encode(wav (B, N)) -> (z (B, T, D), lengths)``, ``decode(z) -> (B, T * hop)``
+    (:func:`espnet_plugin.vae.loading.load_pretrained_svae`)."""
+    from espnet_plugin.vae import loading
 
-    p = resolve_pretrained(ref, cache_dir, kind="svae")
-    return load_svae(p.files["train_config"], p.files["model_file"], device=device)
-
-
-def _vae_of(p: Packed, vae: Any, device: str, cache_dir: Optional[PathLike], ref: PathLike):
-    """The VAE a TTS / probe needs: ``vae`` (an object, or a reference to load), else the pack's."""
-    from espnet_plugin.vae.loading import load_svae
-
-    if vae is not None:
-        return load_pretrained_svae(vae, device, cache_dir) if isinstance(vae, (str, Path)) else vae
-    if "vae_train_config" in p.files:
-        return load_svae(p.files["vae_train_config"], p.files.get("vae_model_file"), device=device)
-    return None
+    return loading.load_pretrained_svae(ref, device, cache_dir)
 
 
 def load_pretrained_tts(ref: PathLike, vae: Any = None, device: str = "cpu", use_ema: bool = True,
@@ -55,11 +44,7 @@ def load_pretrained_tts(ref: PathLike, vae: Any = None, device: str = "cpu", use
     """
     from espnet_plugin.tts.synthesizer import LatentTTS
 
-    p = resolve_pretrained(ref, cache_dir, kind="tts")
-    v = _vae_of(p, vae, device, cache_dir, ref)
-    if v is None:
-        raise ConfigError(f"{ref}: the TTS pack holds no VAE; pass vae=<VAE pack, dir or tag>")
-    return LatentTTS(p.files["train_config"], p.files["model_file"], vae=v, device=device, use_ema=use_ema)
+    return LatentTTS.from_pretrained(ref, vae, device, use_ema, cache_dir)
 
 
 class ProbeModel:
@@ -96,12 +81,13 @@ def load_pretrained_probe(ref: PathLike, vae: Any = None, device: str = "cpu",
     from espnet2.tasks.asr import ASRTask
 
     from espnet_plugin.probe.register import register_probe_frontends
+    from espnet_plugin.vae.loading import vae_of_pack
 
     register_probe_frontends()
     p = resolve_pretrained(ref, cache_dir, kind="probe")
     model, args = ASRTask.build_model_from_file(p.files["asr_train_config"], p.files["asr_model_file"], device)
     model.eval()
-    v = None if getattr(model, "frontend", None) is not None else _vae_of(p, vae, device, cache_dir, ref)
+    v = None if getattr(model, "frontend", None) is not None else vae_of_pack(p, vae, device, cache_dir)
     return ProbeModel(model, args, v)
 
 

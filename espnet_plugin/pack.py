@@ -214,8 +214,6 @@ def unpack_zip(zip_path: PathLike, cache_dir: Optional[PathLike] = None) -> Pack
         raise ConfigError(f"pack not found: {z}")
     if not zipfile.is_zipfile(z):
         raise DataError(f"{z} is not a zip archive (a packed model is a .zip written by espnet_plugin.bin.pack)")
-    from espnet_plugin.vae.loading import sha256_file
-
     out = (cache_root(cache_dir) / f"{z.stem}_{sha256_file(z)[:12]}").resolve()
     try:
         files = unpack(z, out)
@@ -307,15 +305,39 @@ def resolve_pretrained(ref: PathLike, cache_dir: Optional[PathLike] = None, kind
     return packed
 
 
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_model_file(exp_dir: PathLike) -> Path:
+    """Pick the weights of an experiment dir: packed model.pth, else valid.*best.pth, else latest.pth."""
+    d = Path(exp_dir)
+    for pattern in ("model.pth", "valid.mrstft_loss.ave.pth", "valid.mrstft_loss.best.pth", "*.ave*.pth", "*best.pth", "latest.pth"):
+        hits = sorted(d.glob(pattern))
+        if hits:
+            return hits[0]
+    raise ConfigError(f"no model weights (*.pth) in {exp_dir}")
+
+
+def resolve_tts_model_file(tts_dir: Path) -> Path:
+    """Weights of a TTS exp dir: model.pth, valid.loss.{ave,best}.pth, *ave*.pth, *best.pth, latest.pth."""
+    for pattern in ("model.pth", "valid.loss.ave.pth", "valid.loss.best.pth", "*ave*.pth", "*best.pth", "latest.pth"):
+        hits = sorted(tts_dir.glob(pattern))
+        if hits:
+            return hits[0]
+    raise ConfigError(f"--tts_exp {tts_dir}: no model weights (*.pth)")
+
+
 def _legacy_dir(d: Path, kind: str) -> Packed:
     """A packed dir of the old format (``config.yaml`` + weights; no ``meta.yaml``)."""
     if kind == "svae":
-        from espnet_plugin.vae.loading import resolve_model_file
-
         return Packed("svae", {"train_config": d / "config.yaml", "model_file": resolve_model_file(d)}, d)
     if kind == "tts":
-        from espnet_plugin.demo.inference import resolve_tts_model_file
-
         return Packed("tts", {"train_config": d / "config.yaml", "model_file": resolve_tts_model_file(d)}, d)
     raise ConfigError(f"{d}: a {kind} is loaded from a pack (.zip or a dir with meta.yaml)")
 

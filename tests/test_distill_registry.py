@@ -19,9 +19,9 @@ PKG = "ep_distill_thirdparty_pkg"
 @pytest.fixture
 def isolated_registry(monkeypatch):
     """Registrations made in a test disappear afterwards."""
-    registry._ensure_builtins()
-    monkeypatch.setattr(registry, "_TERMS", dict(registry._TERMS))
-    monkeypatch.setattr(registry, "_EP_CACHE", {})
+    restore = registry.TERMS.snapshot()
+    yield
+    restore()
 
 
 @pytest.fixture

@@ -79,10 +79,12 @@ def test_wavlm_large_sv_needs_its_upstream_too(offline, monkeypatch):
 @pytest.fixture
 def const_judges(monkeypatch):
     """Two stand-in judges (a constant speaker cosine and MOS) registered for one test."""
-    monkeypatch.setitem(J._JUDGES, "const_sim", J.Judge("const_sim", "sim", "test", lambda: lambda a, b: 0.25))
-    monkeypatch.setitem(J._JUDGES, "const_mos", J.Judge("const_mos", "mos", "test", lambda: lambda x: 3.5))
+    restore = J.JUDGES.snapshot()
+    J.add_judge(J.Judge("const_sim", "sim", "test", lambda: lambda a, b: 0.25))
+    J.add_judge(J.Judge("const_mos", "mos", "test", lambda: lambda x: 3.5))
     J.get_judge.cache_clear()
     yield
+    restore()
     J.get_judge.cache_clear()
 
 

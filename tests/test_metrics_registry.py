@@ -18,10 +18,9 @@ from espnet_plugin.metrics.registry import (JudgeUnavailable, Metric, add_metric
 @pytest.fixture
 def clean_registry():
     """Remove whatever a test registers."""
-    before = dict(reg._REGISTRY)
+    restore = reg.METRICS.snapshot()
     yield
-    reg._REGISTRY.clear()
-    reg._REGISTRY.update(before)
+    restore()
 
 
 @pytest.mark.parametrize("key,direction", [

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from importlib.metadata import EntryPoint
 
 import pytest
 
+from espnet_plugin import registry as registry_mod
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.registry import Registry
 from espnet_plugin.vae import choices
+from espnet_plugin.vae.abs_parts import AbsEncoder
 from espnet_plugin.vae.encoder import DACEncoder, MelEncoder
 
 TINY_MPD = {"channels": 4, "max_downsample_channels": 16}
@@ -66,21 +68,25 @@ def test_hop_length_from_conf_without_building():
 
 def test_third_party_encoder_without_hop_length_from_conf_is_built_alone(monkeypatch):
     class Plain(DACEncoder):
-        hop_length_from_conf = None
+        hop_length_from_conf = vars(AbsEncoder)["hop_length_from_conf"]  # the base's default: build, ask
 
-    monkeypatch.setitem(choices.encoder_choices.classes, "plain", Plain)
+    monkeypatch.setattr(choices.ENCODERS, "_entries", {**choices.ENCODERS.registered(), "plain": Plain})
     args = _args(encoder="plain", encoder_conf=dict(d_model=2, strides=[2, 5]), bottleneck="gaussian")
     assert choices.encoder_hop_length(args) == 10
 
 
-def test_a_broken_entry_point_is_skipped_with_a_warning_naming_it(monkeypatch, caplog):
+def test_a_broken_entry_point_is_skipped_with_a_warning_naming_it(monkeypatch):
     group = "espnet_plugin.encoders"
     eps = [
         EntryPoint(name="broken", value="no_such_module_for_svae_tests:Encoder", group=group),
         EntryPoint(name="good", value="espnet_plugin.vae.encoder:DACEncoder", group=group),
     ]
-    monkeypatch.setattr(choices, "entry_points", lambda group: [e for e in eps if e.group == group])
-    with caplog.at_level(logging.WARNING):
-        classes = choices._with_entry_points(group, {"mel": MelEncoder})
+    reg = Registry("encoder", AbsEncoder, group)
+    reg.register("mel", MelEncoder)
+    monkeypatch.setattr(registry_mod.importlib.metadata, "entry_points",
+                        lambda group: [e for e in eps if e.group == group])
+    with pytest.warns(UserWarning) as caught:
+        classes = reg.entries()
     assert classes == {"mel": MelEncoder, "good": DACEncoder}
-    assert "'broken = no_such_module_for_svae_tests:Encoder'" in caplog.text and group in caplog.text
+    text = " ".join(str(w.message) for w in caught)
+    assert "'broken = no_such_module_for_svae_tests:Encoder'" in text and group in text

@@ -25,6 +25,7 @@ import yaml
 
 from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.io.audio import downmix, is_silent, pcm_to_float, resample
+from espnet_plugin.pack import resolve_tts_model_file  # noqa: F401 (re-exported: used to live here)
 
 logger = logging.getLogger(__name__)
 
@@ -315,15 +316,6 @@ def _latent_exp_of(cfg: Mapping[str, Any]) -> Optional[Path]:
                 if (d / "config.yaml").is_file() or (d / "packed" / "config.yaml").is_file():
                     return d
     return None
-
-
-def resolve_tts_model_file(tts_dir: Path) -> Path:
-    """Weights of a TTS exp dir: model.pth, valid.loss.{ave,best}.pth, *ave*.pth, *best.pth, latest.pth."""
-    for pattern in ("model.pth", "valid.loss.ave.pth", "valid.loss.best.pth", "*ave*.pth", "*best.pth", "latest.pth"):
-        hits = sorted(tts_dir.glob(pattern))
-        if hits:
-            return hits[0]
-    raise ConfigError(f"--tts_exp {tts_dir}: no model weights (*.pth)")
 
 
 class TTSDemo:

@@ -1,6 +1,8 @@
 """Built-in alignment (distillation) loss terms: one small class per term.
 
-Every term has ``forward(g, f, mask) -> loss`` where ``g`` is the projected latent and ``f`` the
+Every term is an :class:`~espnet_plugin.distill.abs_term.AbsDistillTerm`, registered by name in
+:mod:`espnet_plugin.distill.registry` (this module imports no registry). It has
+``forward(g, f, mask) -> loss`` where ``g`` is the projected latent and ``f`` the
 teacher features (or their projections), both float ``(B, T, F)``, ``mask`` bool ``(B, T)``
 (True = valid frame), and ``loss`` a 0-dim float32 tensor. All means run over valid frames
 only: padding frames never enter a mean, neither as summands nor in the count.
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from espnet_plugin.distill.registry import register_term
+from espnet_plugin.distill.abs_term import AbsDistillTerm
 from espnet_plugin.errors import ConfigError
 from espnet_plugin.nn.masking import masked_mean
 
@@ -75,8 +77,7 @@ def _check_margin(name: str, value: float) -> float:
     return value
 
 
-@register_term("tas")
-class TAxisCosine(nn.Module):
+class TAxisCosine(AbsDistillTerm):
     """T-axis cosine (TAS-VAE): ``L = mean_{b,t valid} (1 - cos(g_bt, f_bt))``.
 
     Shapes: g, f (B, T, F); mask (B, T) -> loss ().
@@ -88,8 +89,7 @@ class TAxisCosine(nn.Module):
             return masked_mean(1.0 - frame_cosine(g, f), mask)
 
 
-@register_term("daxis")
-class DAxisCosine(nn.Module):
+class DAxisCosine(AbsDistillTerm):
     """D-axis cosine (SpeechTokenizer): cosine along TIME for each feature dim.
 
     ``c_bd = cos_t(g_{b,:,d}, f_{b,:,d})`` over the valid frames of utterance b;
@@ -105,8 +105,7 @@ class DAxisCosine(nn.Module):
             return masked_mean(-F.logsigmoid(cos), has)
 
 
-@register_term("mcos")
-class MarginalCosine(nn.Module):
+class MarginalCosine(AbsDistillTerm):
     """Marginal per-frame cosine: ``L = mean_{b,t valid} ReLU(1 - m1 - cos(g_bt, f_bt))``.
 
     Args:
@@ -127,8 +126,7 @@ class MarginalCosine(nn.Module):
         return f"m1={self.m1}"
 
 
-@register_term("mdms")
-class MarginalDistanceMatrix(nn.Module):
+class MarginalDistanceMatrix(AbsDistillTerm):
     """Marginal distance-matrix similarity (pairwise structure).
 
     With valid frames ``g_i``, ``f_i``:

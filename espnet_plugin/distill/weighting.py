@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.registry import Registry
 
 
 def grad_norm(loss: Tensor, params: Sequence[Tensor]) -> Tensor:
@@ -144,22 +145,21 @@ class VAVAEWeighting(Weighting):
         return f"eps={self.eps}, clamp_max={self.clamp_max}, scale={self.scale}"
 
 
-WEIGHTINGS: dict[str, type] = {
-    "fixed": FixedWeighting,
-    "adaptive": AdaptiveWeighting,
-    "adaptive_vavae": VAVAEWeighting,
-}
+WEIGHTINGS: Registry[type] = Registry("weighting", Weighting, "espnet_plugin.weightings")
+WEIGHTINGS.register("fixed", FixedWeighting)
+WEIGHTINGS.register("adaptive", AdaptiveWeighting)
+WEIGHTINGS.register("adaptive_vavae", VAVAEWeighting)
 
 
 def build_weighting(name: str = "fixed", **conf: Any) -> Weighting:
-    """Build a weighting scheme by name: "fixed", "adaptive" or "adaptive_vavae".
+    """Build a weighting scheme by name: "fixed", "adaptive", "adaptive_vavae" or a third party's
+    (a :class:`Weighting` subclass under the entry-point group ``espnet_plugin.weightings``).
 
     Raises:
         ConfigError: unknown name or keyword.
     """
-    if name not in WEIGHTINGS:
-        raise ConfigError(f"unknown weighting {name!r}; available: {', '.join(WEIGHTINGS)}")
+    cls = WEIGHTINGS.get(name)
     try:
-        return WEIGHTINGS[name](**conf)
+        return cls(**conf)
     except TypeError as exc:
         raise ConfigError(f"weighting {name!r}: bad configuration {conf!r} ({exc})") from exc

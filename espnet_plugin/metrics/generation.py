@@ -20,7 +20,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from espnet_plugin.metrics import judges
-from espnet_plugin.metrics.registry import register_metric
+from espnet_plugin.metrics.registry import add_online_judges, register_metric
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,6 @@ def tts_mos(hyp: np.ndarray, judge: Optional[Callable] = None) -> float:
     return float((judge or judges.mos_distillmos)(hyp))
 
 
-judges.add_online_judges("generation", pair=("prompt", "hyp"))
+add_online_judges("generation", pair=("prompt", "hyp"))
 
 DEFAULT_METRICS = ("wer", "cer", "spk_sim", "mos")

@@ -28,24 +28,24 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
-from espnet_plugin.errors import ConfigError
-from espnet_plugin.metrics.registry import JudgeUnavailable, Metric, add_metric
+from espnet_plugin.errors import ConfigError, JudgeUnavailable  # noqa: F401 (re-exported)
+from espnet_plugin.metrics import paper_judges
+from espnet_plugin.metrics.judge_base import (  # noqa: F401 (re-exported: the judge API lives here)
+    JUDGE_KINDS,
+    SR,
+    Judge,
+    _as_f32,
+    check_local_hf,
+    hf_cache_dir,
+    unavailable,
+)
+from espnet_plugin.registry import Registry
 
 logger = logging.getLogger(__name__)
-
-SR = 16000
-
-
-def _as_f32(wav: np.ndarray) -> np.ndarray:
-    x = np.asarray(wav, dtype=np.float32)
-    if x.ndim != 1:
-        raise ValueError(f"expected a mono (N,) waveform, got shape {x.shape}")
-    return x
 
 
 # ----------------------------------------------------------------------------- MOS
@@ -138,54 +138,34 @@ def asr_pocketsphinx(wav: np.ndarray) -> str:
 
 
 # --------------------------------------------------------------------- the judge registry
-JUDGE_KINDS = ("asr", "sim", "mos")
 DEFAULT_JUDGES = {"asr": "pocketsphinx", "sim": "resemblyzer", "mos": "distillmos"}  # embedded, offline
 PAPER_JUDGES = {"asr": "whisper_large_v3", "sim": "wavlm_large_sv", "mos": "utmos22_strong"}  # F5-TTS's
 
 
-@dataclass(frozen=True)
-class Judge:
-    """A named judge model.
-
-    Attributes:
-        name: registry name (``--asr_judge`` / ``--sim_judge`` / ``--mos_judge`` value).
-        kind: ``"asr"`` (wav -> str), ``"sim"`` ((wav, wav) -> float) or ``"mos"`` (wav -> float);
-            every wav is an (N,) float 16 kHz array.
-        model: one line naming the model and where its weights come from.
-        load: zero-argument callable returning the judge function; raises :class:`JudgeUnavailable`.
-        offline: True when the weights ship with an installed wheel.
-        provide: how to provide the weights when they are missing (options / env vars).
-    """
-
-    name: str
-    kind: str
-    model: str
-    load: Callable[[], Callable]
-    offline: bool = False
-    provide: str = ""
-
-
-_JUDGES: dict[str, Judge] = {}
+#: every judge; third parties add a :class:`Judge` object under the entry-point group
+#: ``espnet_plugin.judges`` (entry-point name = ``Judge.name``)
+JUDGES: Registry[Judge] = Registry("judge", Judge, "espnet_plugin.judges", instances=True)
 
 
 def add_judge(judge: Judge, *, overwrite: bool = False) -> Judge:
-    """Register ``judge``. Raises ConfigError on a bad kind or a taken name."""
-    if judge.kind not in JUDGE_KINDS:
-        raise ConfigError(f"judge {judge.name!r}: kind {judge.kind!r} not in {JUDGE_KINDS}")
-    if judge.name in _JUDGES and not overwrite:
+    """Register ``judge`` (its kind is checked by :class:`Judge`). Raises ConfigError on a taken name."""
+    if not isinstance(judge, Judge):
+        raise ConfigError(f"add_judge: {judge!r} is not a Judge")
+    if judge.name in JUDGES.registered() and not overwrite:
         raise ConfigError(f"judge {judge.name!r} is already registered")
-    _JUDGES[judge.name] = judge
-    return judge
+    return JUDGES.register(judge.name, judge, override=overwrite)
 
 
 def available_judges(kind: Optional[str] = None) -> list[Judge]:
-    """All registered judges (of one ``kind`` when given), sorted by (kind, name)."""
-    return sorted((j for j in _JUDGES.values() if kind is None or j.kind == kind), key=lambda j: (j.kind, j.name))
+    """All judges, built-in and third-party (of one ``kind`` when given), sorted by (kind, name)."""
+    return sorted((j for j in JUDGES.entries().values() if kind is None or j.kind == kind),
+                  key=lambda j: (j.kind, j.name))
 
 
 def judge_info(name: str, kind: Optional[str] = None) -> Judge:
-    """The :class:`Judge` called ``name``. Raises ConfigError when unknown or of another kind."""
-    j = _JUDGES.get(name)
+    """The :class:`Judge` called ``name``. Raises ConfigError when unknown, of another kind, or a
+    broken third-party entry point (naming it and the cause)."""
+    j = JUDGES.get(name) if name in JUDGES else None
     if j is None or (kind is not None and j.kind != kind):
         known = [x.name for x in available_judges(kind)]
         raise ConfigError(f"unknown {kind or ''} judge {name!r}; known: {known}".replace("  ", " "))
@@ -201,31 +181,6 @@ def get_judge(name: str, kind: Optional[str] = None) -> Callable:
         JudgeUnavailable: its weights cannot be loaded here (the message says how to provide them).
     """
     return judge_info(name, kind).load()
-
-
-def unavailable(judge: str, tried: str, provide: str, exc: Optional[BaseException] = None) -> JudgeUnavailable:
-    """The error of a judge that cannot be loaded: names the judge, what was tried and how to provide it."""
-    why = f" ({type(exc).__name__}: {str(exc)[:300]})" if exc is not None else ""
-    return JudgeUnavailable(f"judge {judge} cannot be loaded offline: tried {tried}{why}. "
-                            f"Provide it with {provide}")
-
-
-def hf_cache_dir() -> str:
-    """The local Hugging Face hub cache (``HF_HUB_CACHE``, else ``$HF_HOME/hub``)."""
-    return os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub")
-
-
-def check_local_hf(name: str, judge: str, provide: str) -> None:
-    """Raise :func:`unavailable` early (without importing transformers) when ``name`` is neither an
-    existing directory nor a model id present in the local Hugging Face cache."""
-    if os.path.isdir(name):
-        return
-    if name.startswith((".", "/", "~")) or name.count("/") != 1:
-        raise unavailable(judge, f"{name!r} (not a local directory)", provide)
-    if not os.path.isdir(os.path.join(hf_cache_dir(), "models--" + name.replace("/", "--"))):
-        raise unavailable(judge, f"{name!r} (not a local directory, not in the local HF cache "
-                                 f"{hf_cache_dir()})", provide)
 
 
 def load_wavlm_sv() -> Callable[[np.ndarray, np.ndarray], float]:
@@ -253,15 +208,6 @@ def load_wavlm_sv() -> Callable[[np.ndarray, np.ndarray], float]:
     return sim
 
 
-add_judge(Judge("pocketsphinx", "asr", "PocketSphinx, bundled US-English model (wheel)",
-                lambda: asr_pocketsphinx, offline=True))
-add_judge(Judge("resemblyzer", "sim", "Resemblyzer d-vector cosine (weights in the wheel)",
-                lambda: speaker_similarity, offline=True))
-add_judge(Judge("distillmos", "mos", "DistillMOS (weights in the wheel)", lambda: mos_distillmos, offline=True))
-add_judge(Judge("wavlm_base_plus_sv", "sim", "WavLM-Base-Plus x-vector SV (transformers, microsoft/wavlm-base-plus-sv)",
-                lambda: load_wavlm_sv(), provide="ESPNET_PLUGIN_WAVLM_SV"))
-
-
 def get_asr_judge(name: str) -> Callable[[np.ndarray], str]:
     """The transcription function of ASR judge ``name`` (cached).
 
@@ -277,25 +223,14 @@ def get_asr_judge(name: str) -> Callable[[np.ndarray], str]:
 get_asr_judge.cache_clear = get_judge.cache_clear  # type: ignore[attr-defined]
 
 
-def add_online_judges(axis: str, pair: tuple, align: Optional[Callable] = None) -> None:
-    """Register the opt-in columns of ``axis`` with a fixed online judge: ``utmos`` (utmos22_strong on
-    ``hyp``) and ``spk_sim_wavlm`` (wavlm_base_plus_sv cosine of the two inputs named by ``pair``,
-    e.g. ``("ref", "hyp")``, first passed through ``align(a, b) -> (a, b)`` when given). Without local
-    weights these columns are skipped (they are extras; a judge chosen with ``--mos_judge`` /
-    ``--sim_judge`` is not: it fails with the loader's message)."""
-    def utmos_loader():
-        f = get_judge("utmos22_strong", "mos")
-        return lambda hyp: f(hyp)
-
-    def wavlm_loader():
-        f = load_wavlm_sv()
-        first, second = pair
-        return lambda **kw: f(*(align(kw[first], kw[second]) if align else (kw[first], kw[second])))
-
-    add_metric(Metric("utmos", "higher", None, axis, ("hyp",), loader=utmos_loader, judge="utmos22_strong",
-                      description="UTMOS22 strong MOS estimate (online weights)"))
-    add_metric(Metric("spk_sim_wavlm", "higher", None, axis, tuple(pair), loader=wavlm_loader,
-                      judge="wavlm_base_plus_sv", description="WavLM x-vector cosine (online weights)"))
-
-
-from espnet_plugin.metrics import paper_judges  # noqa: E402,F401  (registers the paper's judges)
+for _judge in (
+    Judge("pocketsphinx", "asr", "PocketSphinx, bundled US-English model (wheel)", lambda: asr_pocketsphinx,
+          offline=True),
+    Judge("resemblyzer", "sim", "Resemblyzer d-vector cosine (weights in the wheel)", lambda: speaker_similarity,
+          offline=True),
+    Judge("distillmos", "mos", "DistillMOS (weights in the wheel)", lambda: mos_distillmos, offline=True),
+    Judge("wavlm_base_plus_sv", "sim", "WavLM-Base-Plus x-vector SV (transformers, microsoft/wavlm-base-plus-sv)",
+          lambda: load_wavlm_sv(), provide="ESPNET_PLUGIN_WAVLM_SV"),
+    *paper_judges.PAPER_JUDGE_LIST,
+):
+    add_judge(_judge)

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from espnet_plugin.metrics.judges import SR, Judge, _as_f32, add_judge, check_local_hf, unavailable
+from espnet_plugin.metrics.judge_base import SR, Judge, _as_f32, check_local_hf, unavailable
 
 # scorer option -> the environment variable it sets (bin/score_recon.py, bin/score_tts.py)
 PATH_OPTIONS = {
@@ -167,9 +167,12 @@ def load_utmos() -> Callable[[np.ndarray], float]:
     return utmos
 
 
-add_judge(Judge("whisper_large_v3", "asr", "Whisper large-v3 (transformers, openai/whisper-large-v3)",
-                lambda: load_whisper(), provide=_provide("whisper_model")))
-add_judge(Judge("wavlm_large_sv", "sim", "ECAPA-TDNN on WavLM-Large, SV fine-tuned (UniSpeech wavlm_large_finetune.pth)",
-                lambda: load_wavlm_large_sv(), provide=_provide("sv_checkpoint", "sv_wavlm_large")))
-add_judge(Judge("utmos22_strong", "mos", f"UTMOS22 strong ({SPEECHMOS_REPO}, torch.hub)",
-                lambda: load_utmos(), provide=_provide("utmos_dir")))
+#: the paper's judges, registered by :mod:`.judges` (this module imports no registry)
+PAPER_JUDGE_LIST = (
+    Judge("whisper_large_v3", "asr", "Whisper large-v3 (transformers, openai/whisper-large-v3)",
+          lambda: load_whisper(), provide=_provide("whisper_model")),
+    Judge("wavlm_large_sv", "sim", "ECAPA-TDNN on WavLM-Large, SV fine-tuned (UniSpeech wavlm_large_finetune.pth)",
+          lambda: load_wavlm_large_sv(), provide=_provide("sv_checkpoint", "sv_wavlm_large")),
+    Judge("utmos22_strong", "mos", f"UTMOS22 strong ({SPEECHMOS_REPO}, torch.hub)",
+          lambda: load_utmos(), provide=_provide("utmos_dir")),
+)

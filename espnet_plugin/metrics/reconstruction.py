@@ -28,7 +28,7 @@ import numpy as np
 
 from espnet_plugin.io.audio import is_silent
 from espnet_plugin.metrics import judges
-from espnet_plugin.metrics.registry import register_metric
+from espnet_plugin.metrics.registry import add_online_judges, register_metric
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,6 @@ def mos(hyp: np.ndarray, judge: Optional[Callable] = None) -> float:
     return float((judge or judges.mos_distillmos)(hyp))
 
 
-judges.add_online_judges("reconstruction", pair=("ref", "hyp"), align=align_pair)
+add_online_judges("reconstruction", pair=("ref", "hyp"), align=align_pair)
 
 DEFAULT_METRICS = ("pesq", "stoi", "mel_distance", "spk_sim", "mos")

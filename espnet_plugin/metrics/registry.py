@@ -37,16 +37,13 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from espnet_plugin.errors import ConfigError
+from espnet_plugin.errors import ConfigError, JudgeUnavailable  # noqa: F401 (JudgeUnavailable: re-exported)
+from espnet_plugin.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 AXES = ("reconstruction", "understanding", "generation")
 DIRECTIONS = ("higher", "lower")
-
-
-class JudgeUnavailable(RuntimeError):
-    """A judge model (and so the metrics that need it) cannot be loaded here (e.g. offline)."""
 
 
 @dataclass
@@ -114,7 +111,14 @@ class Metric:
         return self.fn
 
 
-_REGISTRY: dict[tuple[str, str], Metric] = {}
+#: every metric, keyed ``"axis/name"``; third parties add a :class:`Metric` object under the
+#: entry-point group ``espnet_plugin.metrics`` (entry-point name = its ``"axis/name"`` key)
+METRICS: Registry[Metric] = Registry("metric", Metric, "espnet_plugin.metrics", instances=True)
+
+
+def _all() -> dict[tuple[str, str], Metric]:
+    """``{(axis, name): metric}`` of every metric, built-in and third-party."""
+    return {(m.axis, m.name): m for m in METRICS.entries().values()}
 
 
 def _check(name: str, direction: str, axis: str, aggregate: str) -> None:
@@ -135,11 +139,9 @@ def add_metric(metric: Metric, *, overwrite: bool = False) -> Metric:
         ConfigError: bad name/direction/axis, or ``(axis, name)`` taken and not ``overwrite``.
     """
     _check(metric.name, metric.direction, metric.axis, metric.aggregate)
-    k = (metric.axis, metric.name)
-    if k in _REGISTRY and not overwrite:
+    if metric.key in METRICS.registered() and not overwrite:
         raise ConfigError(f"metric {metric.key!r} is already registered")
-    _REGISTRY[k] = metric
-    return metric
+    return METRICS.register(metric.key, metric, override=overwrite)
 
 
 def register_metric(
@@ -185,16 +187,16 @@ def get_metric(name: str, axis: Optional[str] = None) -> Metric:
     if "/" in name:
         axis, name = name.split("/", 1)
     if axis is not None:
-        m = _REGISTRY.get((axis, name))
-        if m is None:
-            raise ConfigError(
-                f"unknown metric {name!r} on axis {axis!r}; known: "
-                f"{sorted(n for a, n in _REGISTRY if a == axis)}"
-            )
-        return m
-    hits = [m for (a, n), m in _REGISTRY.items() if n == name]
+        if f"{axis}/{name}" in METRICS:
+            return METRICS.get(f"{axis}/{name}")  # a broken third-party entry point: ConfigError naming it
+        raise ConfigError(
+            f"unknown metric {name!r} on axis {axis!r}; known: "
+            f"{sorted(n for a, n in _all() if a == axis)}"
+        )
+    registry = _all()
+    hits = [m for (a, n), m in registry.items() if n == name]
     if not hits:
-        raise ConfigError(f"unknown metric {name!r}; known: {sorted({n for _, n in _REGISTRY})}")
+        raise ConfigError(f"unknown metric {name!r}; known: {sorted({n for _, n in registry})}")
     if len(hits) > 1:
         raise ConfigError(
             f"metric {name!r} exists on several axes {sorted(m.axis for m in hits)}: "
@@ -207,7 +209,7 @@ def available_metrics(axis: Optional[str] = None) -> list[Metric]:
     """All registered metrics (of one ``axis`` when given), sorted by (axis, name)."""
     if axis is not None and axis not in AXES:
         raise ConfigError(f"axis {axis!r} not in {AXES}")
-    return [m for (a, _), m in sorted(_REGISTRY.items()) if axis is None or a == axis]
+    return [m for (a, _), m in sorted(_all().items()) if axis is None or a == axis]
 
 
 def direction_of(key: str) -> Optional[str]:
@@ -248,6 +250,29 @@ def resolve_metrics(names: Sequence[str], axis: str, judges: Optional[Mapping[st
         elif m.resolve() is not None:
             out.append(m)
     return out
+
+
+def add_online_judges(axis: str, pair: tuple, align: Optional[Callable] = None) -> None:
+    """Register the opt-in columns of ``axis`` with a fixed online judge: ``utmos`` (utmos22_strong on
+    ``hyp``) and ``spk_sim_wavlm`` (wavlm_base_plus_sv cosine of the two inputs named by ``pair``,
+    e.g. ``("ref", "hyp")``, first passed through ``align(a, b) -> (a, b)`` when given). Without local
+    weights these columns are skipped (they are extras; a judge chosen with ``--mos_judge`` /
+    ``--sim_judge`` is not: it fails with the loader's message)."""
+    from espnet_plugin.metrics import judges as J
+
+    def utmos_loader():
+        f = J.get_judge("utmos22_strong", "mos")
+        return lambda hyp: f(hyp)
+
+    def wavlm_loader():
+        f = J.load_wavlm_sv()
+        first, second = pair
+        return lambda **kw: f(*(align(kw[first], kw[second]) if align else (kw[first], kw[second])))
+
+    add_metric(Metric("utmos", "higher", None, axis, ("hyp",), loader=utmos_loader, judge="utmos22_strong",
+                      description="UTMOS22 strong MOS estimate (online weights)"))
+    add_metric(Metric("spk_sim_wavlm", "higher", None, axis, tuple(pair), loader=wavlm_loader,
+                      judge="wavlm_base_plus_sv", description="WavLM x-vector cosine (online weights)"))
 
 
 ON_ERROR = ("raise", "nan")

@@ -2,7 +2,9 @@
 
 ESPnet has no plugin mechanism: ``espnet2.tasks.asr.frontend_choices`` is a module-level
 ``ClassChoices`` whose ``classes`` dict is read when the parser is built and when the model is
-built. :func:`register_probe_frontends` adds our names to that dict; the project's launchers
+built. :func:`register_probe_frontends` adds the names of :data:`PROBE_FRONTENDS` and
+:data:`PROBE_ENCODERS` (registries: the built-in ones and third parties' entry points of the groups
+``espnet_plugin.probe_frontends`` / ``espnet_plugin.probe_encoders``) to it; the project's launchers
 (``python -m espnet_plugin.bin.asr_probe_train`` / ``asr_probe_inference``) call it and then run
 ESPnet's own ASR entry points. Importing :mod:`espnet_plugin` (or this module) registers nothing.
 
@@ -17,38 +19,37 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Dict, List
+from typing import List
 
+from espnet2.asr.encoder.abs_encoder import AbsEncoder as AbsESPnetEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.tasks.asr import ASRTask
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.probe.encoder import BLSTMEncoder
+from espnet_plugin.probe.frontend import SVAELatentFrontend
+from espnet_plugin.probe.teacher_frontend import FrozenS3prlFrontend
+from espnet_plugin.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-#: lower-case ESPnet name -> "module:Class" of the frontends this project adds
-PROBE_FRONTENDS: Dict[str, str] = {
-    "svae_latent": "espnet_plugin.probe.frontend:SVAELatentFrontend",
-    "s3prl_frozen": "espnet_plugin.probe.teacher_frontend:FrozenS3prlFrontend",
-}
-#: lower-case ESPnet name -> "module:Class" of the probe encoders this project adds
-PROBE_ENCODERS: Dict[str, str] = {
-    "blstm": "espnet_plugin.probe.encoder:BLSTMEncoder",
-}
+#: the frontends this project offers to ESPnet's ASR task; third parties add theirs under the
+#: entry-point group ``espnet_plugin.probe_frontends`` (an ESPnet ``AbsFrontend`` subclass)
+PROBE_FRONTENDS: Registry[type] = Registry("probe frontend", AbsFrontend, "espnet_plugin.probe_frontends")
+PROBE_FRONTENDS.register("svae_latent", SVAELatentFrontend)
+PROBE_FRONTENDS.register("s3prl_frozen", FrozenS3prlFrontend)
+#: the probe encoders (an ESPnet ``AbsEncoder`` subclass; group ``espnet_plugin.probe_encoders``)
+PROBE_ENCODERS: Registry[type] = Registry("probe encoder", AbsESPnetEncoder, "espnet_plugin.probe_encoders")
+PROBE_ENCODERS.register("blstm", BLSTMEncoder)
 
 
-def _load(spec: str) -> type:
-    import importlib
-
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def _register(choices, specs: Dict[str, str], what: str) -> List[str]:
+def _register(choices, registry: Registry, what: str) -> List[str]:
+    """Copy every loadable entry of ``registry`` into ESPnet's ``choices`` (a broken third-party
+    entry point is skipped with the registry's warning: ESPnet's parser then rejects its name)."""
     added = []
-    for name, spec in specs.items():
-        cls = _load(spec)
+    for name, cls in registry.items():
         if choices.base_type is not None and not issubclass(cls, choices.base_type):
-            raise ConfigError(f"{spec} is not a {choices.base_type.__name__}")
+            raise ConfigError(f"{cls!r} is not a {choices.base_type.__name__}")
         have = choices.classes.get(name)
         if have is cls:
             continue
@@ -62,7 +63,8 @@ def _register(choices, specs: Dict[str, str], what: str) -> List[str]:
 
 
 def register_probe_frontends() -> List[str]:
-    """Add :data:`PROBE_FRONTENDS` and :data:`PROBE_ENCODERS` to ESPnet's ASR task's
+    """Add the entries of :data:`PROBE_FRONTENDS` and :data:`PROBE_ENCODERS` (built-in and
+    third-party) to ESPnet's ASR task's
     ``frontend_choices`` / ``encoder_choices`` (idempotent).
 
     Returns the names added by this call (empty when already registered).

@@ -83,10 +83,21 @@ class LatentTTS:
     @classmethod
     def from_pretrained(cls, ref: PathLike, vae: Any = None, device: str = "cpu", use_ema: bool = True,
                         cache_dir: Optional[PathLike] = None) -> "LatentTTS":
-        """From a TTS pack (zip, unpacked dir or hub tag): :func:`espnet_plugin.hub.load_pretrained_tts`."""
-        from espnet_plugin.hub import load_pretrained_tts
+        """From a TTS pack (zip, unpacked dir or hub tag; also :func:`espnet_plugin.hub.load_pretrained_tts`).
 
-        return load_pretrained_tts(ref, vae, device, use_ema, cache_dir)
+        Args:
+            vae: the VAE (object or reference); default: the one packed with the TTS.
+        Raises:
+            ConfigError: neither ``vae`` nor a VAE in the pack.
+        """
+        from espnet_plugin.pack import resolve_pretrained
+        from espnet_plugin.vae.loading import vae_of_pack
+
+        p = resolve_pretrained(ref, cache_dir, kind="tts")
+        v = vae_of_pack(p, vae, device, cache_dir)
+        if v is None:
+            raise ConfigError(f"{ref}: the TTS pack holds no VAE; pass vae=<VAE pack, dir or tag>")
+        return cls(p.files["train_config"], p.files["model_file"], vae=v, device=device, use_ema=use_ema)
 
     @torch.no_grad()
     def encode_prompts(self, wavs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

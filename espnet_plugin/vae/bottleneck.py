@@ -18,6 +18,7 @@ from torch import nn
 
 from espnet_plugin.errors import ConfigError, DataError
 from espnet_plugin.nn.masking import masked_mean
+from espnet_plugin.vae.abs_parts import AbsBottleneck
 
 SIGMA_FLOOR = 1e-4
 
@@ -30,7 +31,7 @@ def _check_mask(mask: torch.Tensor | None, h: torch.Tensor) -> None:
         )
 
 
-class GaussianBottleneck(nn.Module):
+class GaussianBottleneck(AbsBottleneck):
     """Diagonal-Gaussian bottleneck with the reparameterisation trick.
 
     Args:
@@ -75,7 +76,7 @@ class GaussianBottleneck(nn.Module):
         return z, kl, {"mu": mu, "sigma": sigma}
 
 
-class DeterministicBottleneck(nn.Module):
+class DeterministicBottleneck(AbsBottleneck):
     """Identity bottleneck: ``z = h``, ``kl = 0``.
 
     Args:
@@ -83,6 +84,8 @@ class DeterministicBottleneck(nn.Module):
 
     Forward: ``h (B, D, T)`` -> ``(z = h (B, D, T), kl = 0 (0-dim, h's device), {})``.
     """
+
+    has_kl = False
 
     def __init__(self, latent_dim: int = 64) -> None:
         super().__init__()

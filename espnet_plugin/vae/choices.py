@@ -1,25 +1,36 @@
 """The speech VAE's parts as ESPnet ``ClassChoices`` (config names -> classes), and the generator builder.
 
 Kept apart from the task module so that loading a trained VAE (inference, probing, TTS, demo) does not
-import ESPnet's whole task machinery. Third parties extend each registry through an entry-point group;
-an entry point that fails to load is skipped with a warning naming it (its name is then not available).
+import ESPnet's whole task machinery. Each slot is one :class:`espnet_plugin.registry.Registry` with
+its abstract base (:mod:`espnet_plugin.vae.abs_parts`) and entry-point group:
 
-The task's ``--fs`` reaches every part that takes an ``fs`` argument (the ``mel`` encoder, the CQT
-discriminator) unless its ``*_conf`` sets ``fs`` itself.
+==============  ===================  =================================
+slot            base                 entry-point group
+==============  ===================  =================================
+encoder         AbsEncoder           ``espnet_plugin.encoders``
+bottleneck      AbsBottleneck        ``espnet_plugin.bottlenecks``
+decoder         AbsDecoder           ``espnet_plugin.decoders``
+discriminator   AbsDiscriminator     ``espnet_plugin.discriminators``
+==============  ===================  =================================
+
+A broken third-party entry point is skipped with one warning naming it, unless the config asks for
+its name: then :class:`ConfigError` naming it and the cause (the registry's one rule). The
+``*_choices`` are ESPnet ``ClassChoices`` (ESPnet's argparse uses them) whose names and classes
+are the registry's.
+
+The task's ``--fs`` reaches every part through its ``conf_with_fs`` (the ``mel`` encoder, the CQT
+discriminators) unless its ``*_conf`` sets ``fs`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
-import logging
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Dict, Optional, Tuple
-
-from torch import nn
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from espnet2.train.class_choices import ClassChoices
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.registry import Registry
+from espnet_plugin.vae.abs_parts import AbsBottleneck, AbsDecoder, AbsDiscriminator, AbsEncoder
 from espnet_plugin.vae.bottleneck import DeterministicBottleneck, GaussianBottleneck
 from espnet_plugin.vae.decoders import BigVGANDecoder, VocosDecoder
 from espnet_plugin.vae.discriminators import (
@@ -31,88 +42,68 @@ from espnet_plugin.vae.discriminators import (
 from espnet_plugin.vae.encoder import DACEncoder, MelEncoder
 from espnet_plugin.vae.generator import SpeechVAE
 
+ENCODERS: Registry[type] = Registry("encoder", AbsEncoder, "espnet_plugin.encoders")
+BOTTLENECKS: Registry[type] = Registry("bottleneck", AbsBottleneck, "espnet_plugin.bottlenecks")
+DECODERS: Registry[type] = Registry("decoder", AbsDecoder, "espnet_plugin.decoders")
+DISCRIMINATORS: Registry[type] = Registry("discriminator", AbsDiscriminator, "espnet_plugin.discriminators")
 
-def _load_entry_point(ep: EntryPoint, group: str) -> Optional[type]:
-    """``ep.load()``, or None with a warning naming the entry point when it fails to import."""
-    try:
-        return ep.load()
-    except Exception as e:  # noqa: BLE001 - a broken third-party package must not break the task
-        logging.warning(f"entry point '{ep.name} = {ep.value}' in {group} ignored: it failed to load: {e!r}")
-        return None
-
-
-def _with_entry_points(group: str, builtin: Dict[str, type]) -> Dict[str, type]:
-    """Built-in classes plus those third parties register under entry-point ``group``.
-
-    An entry point that raises on load is skipped (warning naming it); the others stay available.
-    """
-    classes = dict(builtin)
-    try:
-        eps = entry_points(group=group)
-    except TypeError:  # pragma: no cover - old importlib.metadata
-        eps = entry_points().get(group, [])
-    for ep in eps:
-        name = ep.name.lower()
-        if name in classes:
-            logging.warning(f"entry point {ep.value} for '{name}' in {group} ignored: name is built in")
-            continue
-        cls = _load_entry_point(ep, group)
-        if cls is not None:
-            classes[name] = cls
-    return classes
+ENCODERS.register("dac", DACEncoder)
+ENCODERS.register("mel", MelEncoder)
+BOTTLENECKS.register("gaussian", GaussianBottleneck)
+BOTTLENECKS.register("deterministic", DeterministicBottleneck)
+DECODERS.register("bigvgan", BigVGANDecoder)
+DECODERS.register("vocos", VocosDecoder)
+DISCRIMINATORS.register("mpd_cqt", MPDCQTDiscriminator)
+DISCRIMINATORS.register("mpd_mrd", MPDMRDDiscriminator)
+DISCRIMINATORS.register("cqt", MultiScaleSubbandCQTDiscriminator)
+DISCRIMINATORS.register("mrd", MultiResolutionSTFTDiscriminator)
 
 
-def _accepts(cls: type, name: str) -> bool:
-    """Whether ``cls(...)`` has an explicit parameter ``name``."""
-    try:
-        return name in inspect.signature(cls).parameters
-    except (TypeError, ValueError):  # pragma: no cover - no introspectable signature
-        return False
+class RegistryChoices(ClassChoices):
+    """ESPnet ``ClassChoices`` over a :class:`Registry`: ``choices()`` lists its names (third-party ones
+    without importing them), ``get_class(name)`` is ``registry.get(name)`` (ConfigError when unknown
+    or broken), ``classes`` is every loadable entry."""
+
+    def __init__(self, registry: Registry, default: Optional[str] = None, optional: bool = False) -> None:
+        if default is not None and default not in registry.registered():
+            raise ConfigError(f"default {registry.name} {default!r} is not built in")
+        self.registry = registry
+        self.name = registry.name
+        self.base_type = registry.base
+        self.default = default
+        self.optional = optional or default is None
+
+    @property
+    def classes(self) -> Mapping[str, type]:  # type: ignore[override]
+        return self.registry.entries()
+
+    def choices(self) -> Tuple[Optional[str], ...]:
+        names = tuple(self.registry.names())
+        return names + (None,) if self.optional else names
+
+    def get_class(self, name: Optional[str]) -> Optional[type]:
+        if name is None or (self.optional and name.lower() in ("none", "null", "nil")):
+            return None
+        return self.registry.get(name)
 
 
-encoder_choices = ClassChoices(
-    "encoder", classes=_with_entry_points("espnet_plugin.encoders", dict(dac=DACEncoder, mel=MelEncoder)), default="dac"
-)
-bottleneck_choices = ClassChoices(
-    "bottleneck",
-    classes=_with_entry_points(
-        "espnet_plugin.bottlenecks", dict(gaussian=GaussianBottleneck, deterministic=DeterministicBottleneck)
-    ),
-    default="gaussian",
-)
-decoder_choices = ClassChoices(
-    "decoder",
-    classes=_with_entry_points("espnet_plugin.decoders", dict(bigvgan=BigVGANDecoder, vocos=VocosDecoder)),
-    default="bigvgan",
-)
-discriminator_choices = ClassChoices(
-    "discriminator",
-    classes=_with_entry_points(
-        "espnet_plugin.discriminators",
-        dict(
-            mpd_cqt=MPDCQTDiscriminator,
-            mpd_mrd=MPDMRDDiscriminator,
-            cqt=MultiScaleSubbandCQTDiscriminator,
-            mrd=MultiResolutionSTFTDiscriminator,
-        ),
-    ),
-    default="mpd_cqt",
-)
+encoder_choices = RegistryChoices(ENCODERS, default="dac")
+bottleneck_choices = RegistryChoices(BOTTLENECKS, default="gaussian")
+decoder_choices = RegistryChoices(DECODERS, default="bigvgan")
+discriminator_choices = RegistryChoices(DISCRIMINATORS, default="mpd_cqt")
 
 
 def encoder_kwargs(args: argparse.Namespace) -> Tuple[type, Dict[str, Any]]:
     """The encoder class chosen in ``args`` and the keyword arguments :func:`build_generator` gives it.
 
-    ``encoder_conf`` plus ``fs = args.fs`` when the class takes ``fs`` and plus (except for ``mel``)
-    ``out_channels`` = the bottleneck's input size for ``args.latent_dim``; keys set in
+    ``encoder_conf`` through the class's ``conf_with_fs(conf, args.fs)``, plus (unless its latent is
+    fixed) ``out_channels`` = the bottleneck's input size for ``args.latent_dim``; keys set in
     ``encoder_conf`` win.
     """
-    enc_cls = encoder_choices.get_class(args.encoder)
-    conf = dict(args.encoder_conf or {})
-    if _accepts(enc_cls, "fs"):
-        conf.setdefault("fs", args.fs)
-    if enc_cls is not MelEncoder:
-        bn_cls = bottleneck_choices.get_class(args.bottleneck)
+    enc_cls = ENCODERS.get(args.encoder)
+    conf = enc_cls.conf_with_fs(dict(args.encoder_conf or {}), args.fs)
+    if not enc_cls.fixed_latent:
+        bn_cls = BOTTLENECKS.get(args.bottleneck)
         conf.setdefault("out_channels", bn_cls.in_channels(args.latent_dim))
     return enc_cls, conf
 
@@ -120,54 +111,46 @@ def encoder_kwargs(args: argparse.Namespace) -> Tuple[type, Dict[str, Any]]:
 def encoder_hop_length(args: argparse.Namespace) -> int:
     """Samples per latent frame of the encoder chosen in ``args``, without building the model.
 
-    Uses the class's ``hop_length_from_conf(**conf)`` (the built-in encoders have one); a
-    third-party encoder without it is built alone and asked for its ``hop_length``.
+    ``AbsEncoder.hop_length_from_conf(**conf)``: the built-in encoders read it from the config; the
+    default (a third-party encoder that does not override it) builds the encoder alone once.
     """
     enc_cls, conf = encoder_kwargs(args)
-    from_conf = getattr(enc_cls, "hop_length_from_conf", None)
-    if from_conf is not None:
-        return int(from_conf(**conf))
-    return int(enc_cls(**conf).hop_length)
+    return int(enc_cls.hop_length_from_conf(**conf))
 
 
 def latent_dim_of(args: argparse.Namespace) -> int:
     """The latent size D of the generator ``args`` build, without building it.
 
-    The ``mel`` encoder is a fixed frontend whose log-mel bins are the latent (its ``out_channels``);
-    every other encoder feeds a bottleneck of ``args.latent_dim``.
+    An encoder with a fixed latent (``mel``: the log-mel bins) sets it (its ``out_channels``); every
+    other encoder feeds a bottleneck of ``args.latent_dim``.
     """
     enc_cls, conf = encoder_kwargs(args)
-    if enc_cls is MelEncoder:
-        return int(conf.get("out_channels", inspect.signature(MelEncoder).parameters["out_channels"].default))
+    if enc_cls.fixed_latent:
+        return int(enc_cls.out_channels_from_conf(**conf))
     return int(args.latent_dim)
 
 
 def build_generator(args: argparse.Namespace) -> SpeechVAE:
     """Encoder + bottleneck + decoder from ``args`` (also used to load a trained model)."""
     enc_cls, enc_conf = encoder_kwargs(args)
-    bn_cls = bottleneck_choices.get_class(args.bottleneck)
+    bn_cls = BOTTLENECKS.get(args.bottleneck)
     latent_dim = latent_dim_of(args)
-    if enc_cls is MelEncoder:
-        if bn_cls is not DeterministicBottleneck:
-            raise ConfigError("encoder 'mel' is a fixed frontend: use bottleneck 'deterministic' (no KL)")
-        encoder = enc_cls(**enc_conf)
-    else:
-        encoder = enc_cls(**enc_conf)
+    if enc_cls.fixed_latent and bn_cls.has_kl:
+        raise ConfigError(
+            f"encoder {args.encoder!r} is a fixed frontend: use a bottleneck without KL such as "
+            f"'deterministic', not {args.bottleneck!r}"
+        )
+    encoder = enc_cls(**enc_conf)
     bottleneck = bn_cls(latent_dim=latent_dim, **(args.bottleneck_conf or {}))
-    decoder = decoder_choices.get_class(args.decoder)(latent_dim=latent_dim, **(args.decoder_conf or {}))
+    decoder = DECODERS.get(args.decoder)(latent_dim=latent_dim, **(args.decoder_conf or {}))
     return SpeechVAE(encoder, bottleneck, decoder, fs=args.fs, latent_dim=latent_dim)
 
 
-def build_discriminator(args: argparse.Namespace) -> nn.Module:
+def build_discriminator(args: argparse.Namespace) -> AbsDiscriminator:
     """The discriminator chosen in ``args`` from ``discriminator_conf``.
 
-    ``fs = args.fs`` is passed when the class takes ``fs`` (``cqt``), and into ``cqt_conf`` for the
-    classes that build the CQT discriminator from it (``mpd_cqt``); keys set in the config win.
+    The conf goes through the class's ``conf_with_fs(conf, args.fs)``: ``fs`` for ``cqt``, into
+    ``cqt_conf`` for ``mpd_cqt``; keys set in the config win.
     """
-    disc_cls = discriminator_choices.get_class(args.discriminator)
-    conf = dict(args.discriminator_conf or {})
-    if _accepts(disc_cls, "fs"):
-        conf.setdefault("fs", args.fs)
-    if isinstance(disc_cls, type) and issubclass(disc_cls, MPDCQTDiscriminator):
-        conf["cqt_conf"] = {"fs": args.fs, **(conf.get("cqt_conf") or {})}  # -> MultiScaleSubbandCQTDiscriminator
-    return disc_cls(**conf)
+    disc_cls = DISCRIMINATORS.get(args.discriminator)
+    return disc_cls(**disc_cls.conf_with_fs(dict(args.discriminator_conf or {}), args.fs))

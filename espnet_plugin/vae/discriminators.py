@@ -28,6 +28,7 @@ from espnet2.gan_codec.shared.discriminator.msmpmb_discriminator import MultiBan
 from espnet2.gan_tts.hifigan.hifigan import HiFiGANMultiPeriodDiscriminator
 
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.vae.abs_parts import AbsDiscriminator
 from espnet_plugin.vae.cqt import ConstantQTransform
 from espnet_plugin.vae.encoder import check_wav
 
@@ -155,7 +156,7 @@ class SubbandCQTDiscriminator(nn.Module):
         return _conv_stack(z, self.convs, self.conv_post, self.negative_slope)
 
 
-class MultiScaleSubbandCQTDiscriminator(nn.Module):
+class MultiScaleSubbandCQTDiscriminator(AbsDiscriminator):
     """BigVGAN-v2 multi-scale sub-band CQT discriminator: one ``SubbandCQTDiscriminator`` per
     ``(hop_length, n_octaves, bins_per_octave)`` triple. ``(B, C, N)`` -> ``List[List[Tensor]]``.
 
@@ -195,6 +196,11 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
                 for h, o, b in zip(hop_lengths, octs, bpos)
             ]
         )
+
+    @classmethod
+    def conf_with_fs(cls, conf: Dict[str, Any], fs: int) -> Dict[str, Any]:
+        """``conf`` with ``fs`` (the task's) unless set."""
+        return {"fs": fs, **conf}
 
     def forward(self, x: torch.Tensor) -> Outputs:
         """``(B, C, N)`` -> one ``[fmaps..., logits]`` list per scale."""
@@ -270,7 +276,7 @@ class _MultiBand(nn.Module):
         return self.disc(_peak_normalize(x) if self.normalize_volume else x)
 
 
-class MultiResolutionSTFTDiscriminator(nn.Module):
+class MultiResolutionSTFTDiscriminator(AbsDiscriminator):
     """Multi-resolution STFT discriminator (Vocos' MRD). ``(B, C, N)`` -> ``List[List[Tensor]]``.
 
     Args:
@@ -331,7 +337,7 @@ def _mpd(periods: Sequence[int], mpd_conf: Optional[Dict[str, Any]]) -> HiFiGANM
     return HiFiGANMultiPeriodDiscriminator(periods=list(periods), discriminator_params=conf)
 
 
-class _MPDPlus(nn.Module):
+class _MPDPlus(AbsDiscriminator):
     """ESPnet's HiFiGAN MPD followed by one multi-resolution discriminator ``self.<name>``.
 
     ``(B, 1, N)`` -> ``mpd(x) + <name>(x)`` (``List[List[Tensor]]``, MPD's first).
@@ -364,6 +370,11 @@ class MPDCQTDiscriminator(_MPDPlus):
         cqt_conf: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(periods, mpd_conf, "cqt", MultiScaleSubbandCQTDiscriminator(**(cqt_conf or {})))
+
+    @classmethod
+    def conf_with_fs(cls, conf: Dict[str, Any], fs: int) -> Dict[str, Any]:
+        """``conf`` with ``cqt_conf.fs`` = the task's ``fs`` unless set (the CQT discriminator's)."""
+        return {**conf, "cqt_conf": MultiScaleSubbandCQTDiscriminator.conf_with_fs(conf.get("cqt_conf") or {}, fs)}
 
 
 class MPDMRDDiscriminator(_MPDPlus):

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.vae.abs_parts import AbsEncoder
 from espnet_plugin.vae.activations import Snake
 
 
@@ -92,7 +93,7 @@ class EncoderBlock(nn.Module):
         return self.block(x)
 
 
-class DACEncoder(nn.Module):
+class DACEncoder(AbsEncoder):
     """DAC-style convolutional waveform encoder.
 
     ``Conv1d(1, d_model, 7)`` -> per stride an ``EncoderBlock`` (channels doubling) -> Snake ->
@@ -166,7 +167,7 @@ class DACEncoder(nn.Module):
         return (h, hidden) if return_hidden else h
 
 
-class MelEncoder(nn.Module):
+class MelEncoder(AbsEncoder):
     """Fixed log-mel frontend: ``log(clamp(mel(wav), min=log_floor))``; nothing learned.
 
     Uses ``torchaudio.transforms.MelSpectrogram`` (``center=True``, reflect padding, magnitude
@@ -184,7 +185,10 @@ class MelEncoder(nn.Module):
         power: 1.0 magnitude (Vocos convention), 2.0 power.
 
     Shapes: ``wav (B, 1, N) -> h (B, out_channels, ceil(N / hop_length))``.
+    A fixed latent (``fixed_latent``): the log-mel bins are the latent; ``fs`` defaults to the task's.
     """
+
+    fixed_latent = True
 
     def __init__(
         self,
@@ -226,6 +230,16 @@ class MelEncoder(nn.Module):
     def hop_length_from_conf(cls, **conf: Any) -> int:
         """``hop_length`` of ``MelEncoder(**conf)`` without building it."""
         return int(_conf_with_defaults(cls, conf)["hop_length"])
+
+    @classmethod
+    def out_channels_from_conf(cls, **conf: Any) -> int:
+        """Mel bins of ``MelEncoder(**conf)`` (its latent size) without building it."""
+        return int(_conf_with_defaults(cls, conf)["out_channels"])
+
+    @classmethod
+    def conf_with_fs(cls, conf: Dict[str, Any], fs: int) -> Dict[str, Any]:
+        """``conf`` with ``fs`` (the task's) unless set."""
+        return {"fs": fs, **conf}
 
     def forward(
         self, wav: torch.Tensor, return_hidden: bool = False

@@ -182,8 +182,8 @@ class ESPnetSpeechVAEModel(AbsGANESPnetModel):
         return feats[None] if layers == [None] else feats
 
     def adaptive_params(self) -> List[nn.Parameter]:
-        """theta of LOSSES.md item 5: weight and bias of the encoder's last 1x1 conv."""
-        last = getattr(self.generator.encoder, "last_layer", None)
+        """theta of LOSSES.md item 5: weight and bias of the encoder's ``last_layer`` (AbsEncoder)."""
+        last = self.generator.encoder.last_layer
         if last is None:
             return []
         return [p for p in (last.weight, last.bias) if p is not None]

@@ -14,7 +14,6 @@ config) is refused with a :class:`ConfigError` naming the checkpoint file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
@@ -24,17 +23,10 @@ import yaml
 from torch import nn
 
 from espnet_plugin.errors import ConfigError, DataError
+from espnet_plugin.pack import Packed, resolve_model_file, sha256_file  # noqa: F401 (re-exported)
 from espnet_plugin.vae.generator import SpeechVAE
 
 PathLike = Union[str, Path]
-
-
-def sha256_file(path: PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_checksum(model_path: PathLike) -> None:
@@ -45,16 +37,6 @@ def verify_checksum(model_path: PathLike) -> None:
         got = sha256_file(model_path)
         if want != got:
             raise DataError(f"checksum mismatch for {model_path}: expected {want}, got {got} (corrupt or tampered)")
-
-
-def resolve_model_file(exp_dir: PathLike) -> Path:
-    """Pick the weights of an experiment dir: packed model.pth, else valid.*best.pth, else latest.pth."""
-    d = Path(exp_dir)
-    for pattern in ("model.pth", "valid.mrstft_loss.ave.pth", "valid.mrstft_loss.best.pth", "*.ave*.pth", "*best.pth", "latest.pth"):
-        hits = sorted(d.glob(pattern))
-        if hits:
-            return hits[0]
-    raise ConfigError(f"no model weights (*.pth) in {exp_dir}")
 
 
 #: State-dict key suffixes of persistent buffers that are fixed functions of the config (the
@@ -173,3 +155,22 @@ def load_svae_with_config(
     logging.info(f"{model_path}: generator weights from {source}")
     load_state_checked(gen, state, model_path, config_path)
     return gen.to(device).eval(), cfg
+
+
+def load_pretrained_svae(ref: PathLike, device: str = "cpu", cache_dir: Optional[PathLike] = None):
+    """The speech VAE of a pack (or a legacy packed dir): a :class:`SpeechVAE` in eval mode,
+    ``encode(wav (B, N)) -> (z (B, T, D), lengths)``, ``decode(z) -> (B, T * hop)``."""
+    from espnet_plugin.pack import resolve_pretrained
+
+    p = resolve_pretrained(ref, cache_dir, kind="svae")
+    return load_svae(p.files["train_config"], p.files["model_file"], device=device)
+
+
+def vae_of_pack(p: Packed, vae: Any, device: str, cache_dir: Optional[PathLike]):
+    """The VAE a TTS / probe pack ``p`` needs: ``vae`` (an object, or a reference to load), else the
+    pack's own; None when neither."""
+    if vae is not None:
+        return load_pretrained_svae(vae, device, cache_dir) if isinstance(vae, (str, Path)) else vae
+    if "vae_train_config" in p.files:
+        return load_svae(p.files["vae_train_config"], p.files.get("vae_model_file"), device=device)
+    return None

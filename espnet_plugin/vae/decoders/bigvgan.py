@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.vae.abs_parts import AbsDecoder
 from espnet_plugin.vae.activations import Activation1d, build_activation
 
 
@@ -82,7 +83,7 @@ class AMPBlock2(nn.Module):
         return x
 
 
-class BigVGANDecoder(nn.Module):
+class BigVGANDecoder(AbsDecoder):
     """BigVGAN generator (anti-aliased multi-periodicity composition).
 
     Args:

@@ -21,6 +21,7 @@ from vocos.models import VocosBackbone
 from vocos.spectral_ops import ISTFT
 
 from espnet_plugin.errors import ConfigError
+from espnet_plugin.vae.abs_parts import AbsDecoder
 
 #: first key component of the pre-``vocos`` layout -> the new one (relative to the decoder)
 LEGACY_KEYS = {
@@ -90,7 +91,7 @@ class SameISTFTHead(ISTFTHead):
         self.istft = SameISTFT(n_fft, hop_length)
 
 
-class VocosDecoder(nn.Module):
+class VocosDecoder(AbsDecoder):
     """Vocos-style latent decoder (all layers at frame rate; the ISTFT does the upsampling).
 
     Args:
