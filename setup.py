@@ -55,7 +55,7 @@ EXTRAS_REQUIRE = {
     # SSL teachers (distill/teacher.py, probe/teacher_frontend.py); provides the `s3prl` module,
     # as does upstream `s3prl` (ESPnet's tools/installers): install one of them, not both
     "ssl": ["espnet-s3prl"],
-    "demo": ["gradio>=4.0", "pandas>=1.5"],
+    "demo": ["gradio>=4.0", "pandas>=1.5", "Pillow>=9.0"],
     # model packs from / to the Hugging Face hub (bin/pack.py upload, hub.py tags)
     "hub": ["huggingface_hub>=0.20"],
     "test": ["pytest>=7.0", "hypothesis>=6.0", "playwright>=1.40"],

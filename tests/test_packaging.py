@@ -53,6 +53,7 @@ DIST_OF = {
     "s3prl": {"s3prl", "espnet-s3prl"},
     "gradio": {"gradio"},
     "pandas": {"pandas"},
+    "PIL": {"pillow"},
     "vocos": {"vocos"},
     "sentencepiece": {"sentencepiece"},
     "huggingface_hub": {"huggingface-hub"},
