@@ -32,8 +32,10 @@ TTS_TREE = {
 }
 # LibriSpeech (16 kHz flac): subset -> [(speaker, chapter, source, seconds padded to)]
 LS_TREE = {
-    "train-clean-100": [("19", "198", "spka-000", 0.0), ("19", "198", "spkb-003", 0.0)],
-    "test-clean": [("2300", "131720", "spka-002", 4.2), ("2300", "131720", "spkb-001", 0.0)],
+    "train-clean-100": [("19", "198", "spka-000", 0.0), ("19", "198", "spka-001", 0.0),
+                        ("26", "495", "spkb-002", 0.0), ("26", "495", "spkb-003", 0.0)],
+    "test-clean": [("2300", "131720", "spka-002", 4.2), ("2300", "131720", "spkb-001", 0.0),
+                   ("2300", "131720", "spka-003", 4.5)],
 }
 
 
@@ -124,10 +126,10 @@ def test_data_sh_reads_the_local_tree(libri_run):
     n = lambda s: len((data / s / "wav.scp").read_text().splitlines())  # noqa: E731
     assert {s: n(s) for s in ("train_clean_100", "dev_clean", "test_clean")} == {
         "train_clean_100": 8, "dev_clean": 2, "test_clean": 4}
-    assert n("ls_train_clean_100") == 2 and n("ls_test_clean") == 2
+    assert n("ls_train_clean_100") == 4 and n("ls_test_clean") == 3
     # LibriSpeech-PC keeps the 4-10 s utterances only; its text is LibriSpeech-style upper case
     pc = (data / "ls_test_clean_pc" / "text").read_text().splitlines()
-    assert len(pc) == 1 and pc[0].startswith("2300-131720-0000 PLEASE OPEN THE WINDOW")
+    assert len(pc) == 2 and pc[0].startswith("2300-131720-0000 PLEASE OPEN THE WINDOW")
     assert (data / "train_clean_100" / "text").read_text().splitlines()[0] == \
         "103-1241-000000-000001 THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG"
     assert "downloading" not in log
@@ -154,8 +156,13 @@ def test_every_stage_reaches_the_summary(libri_run):
     assert (vae / "packed" / "model.pth.sha256").is_file()
     assert (vae / "decode_valid.mrstft_loss.ave_test_clean" / "scores" / "metrics.json").is_file()
     assert (vae / "latents" / "train_clean_100" / "latents.scp").is_file()
-    gen = exp / "tts_vanilla" / "gen_test_clean" / "scores" / "metrics.json"
+    # the paper's protocol: zero-shot TTS on LibriSpeech-PC test-clean, probes on LibriSpeech
+    gen = exp / "tts_vanilla" / "gen_ls_test_clean_pc" / "scores" / "metrics.json"
     assert gen.is_file() and '"asr_judge": "probe"' in gen.read_text()
+    assert (vae / "latents" / "ls_train_clean_100" / "latents.scp").is_file()
+    probe_cfg = (exp / "probe_vanilla" / "config.yaml").read_text()
+    assert "ls_train_clean_100/latents.scp" in probe_cfg
+    assert (exp / "probe_vanilla" / "decode_ls_test_clean_ctc_greedy" / "text").is_file()
     table = (exp / "summary" / "table.md").read_text()
     rows = [ln.split("|")[1].strip() for ln in table.splitlines() if ln.startswith("| ")]
     assert "vanilla" in rows and "fbank" in rows and "ground_truth" in rows

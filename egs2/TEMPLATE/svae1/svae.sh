@@ -82,6 +82,7 @@ probe_args=""           # Extra arguments for probe training.
 probe_train_set=""      # Probe training set (default: --train_set).
 probe_valid_set=""      # Probe validation set (default: --valid_set).
 probe_test_set=""       # Probe test set (default: the first of --test_sets).
+tts_test_set=""         # Zero-shot TTS test set, one of --test_sets (default: the first; the paper: LibriSpeech-PC test-clean).
 probe_baselines="fbank" # Probes independent of the VAE: fbank (ESPnet default frontend), teacher, judge.
 probe_judge=fbank       # The probe baseline that transcribes generated speech (--tts_asr_judge probe): fbank or judge.
 judge_config=conf/probe/train_judge_cpu.yaml  # Config of the "judge" baseline (Fbank + SpecAugment, longer).
@@ -166,6 +167,10 @@ fi
 [ -z "${valid_set}" ] && { log "Error: --valid_set is required"; exit 2; }
 [ -z "${test_sets}" ] && { log "Error: --test_sets is required"; exit 2; }
 test_set=${test_sets%% *}
+tts_test_set=${tts_test_set:-${test_set}}
+if [[ " ${test_sets} " != *" ${tts_test_set} "* ]]; then
+    log "Error: --tts_test_set ${tts_test_set} is not one of --test_sets '${test_sets}' (those are the sets stages 2-3 prepare)"; exit 1
+fi
 # decode dirs are named after the model file they decode with: decode_<model tag>_<test set>,
 # e.g. decode_valid.mrstft_loss.ave_test (another --inference_model decodes into its own dir)
 inference_tag=$(basename "${inference_model}" .pth)

@@ -17,9 +17,12 @@ set -o pipefail
 # utils/ (and steps, scripts, pyscripts) from ESPnet when $ESPNET_ROOT is set, else the template's own
 "$(dirname "$(readlink -f ./svae.sh)")/link_utils.sh"
 
+# LibriTTS for the VAE (reconstruction on test_clean) and the TTS; zero-shot TTS on LibriSpeech-PC
+# test-clean (4-10 s utterances, F5-TTS's protocol); probes on LibriSpeech train-clean-100 / test-clean.
+# Every set read after stage 3 is one of --test_sets (stages 2-3 format them, stage 10 extracts their latents).
 train_set=train_clean_100
 valid_set=dev_clean
-test_sets="test_clean"
+test_sets="test_clean ls_test_clean_pc ls_test_clean ls_train_clean_100"
 
 ./svae.sh \
     --ngpu 1 \
@@ -36,4 +39,8 @@ test_sets="test_clean"
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
+    --tts_test_set ls_test_clean_pc \
+    --probe_train_set ls_train_clean_100 \
+    --probe_valid_set "${valid_set}" \
+    --probe_test_set ls_test_clean \
     "$@"

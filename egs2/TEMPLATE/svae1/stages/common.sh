@@ -85,7 +85,7 @@ tts_token_list() {
     stage_msg 12 "TTS token list (${token_type}) -> $(tts_token_dir)"
     make_token_list --text ${dumpdir}/raw/${train_set}/text --dir "$(tts_token_dir)" \
         --token_type "${token_type}" --nbpe "${nbpe}" || return 1
-    check_sets "$(tts_token_dir)/tokens.txt" ${train_set} ${valid_set} ${test_set}
+    check_sets "$(tts_token_dir)/tokens.txt" ${train_set} ${valid_set} ${tts_test_set}
 }
 
 # stage 17 (once for all probes), from the probes' training set

@@ -13,7 +13,7 @@ score_ground_truth() {
     [ ${stage} -le 22 ] && [ ${stop_stage} -ge 22 ] && ! "${skip_eval}" || return 0
     local gt=${expdir}/ground_truth ref="" pairs="" d
     for d in ${expdir}/svae_*/decode_${inference_tag}_${test_set}; do [ -f ${d}/ref_wav.scp ] && ref=${d}/ref_wav.scp && break; done
-    for d in ${expdir}/tts_*/gen_${test_set}; do [ -f ${d}/pairs.tsv ] && pairs=${d}/pairs.tsv && break; done
+    for d in ${expdir}/tts_*/gen_${tts_test_set}; do [ -f ${d}/pairs.tsv ] && pairs=${d}/pairs.tsv && break; done
     if [ -n "${ref}" ]; then
         local key; key=$(hash_of ${ref} "${metrics}" "${sim_judge} ${mos_judge}")
         if is_done ${gt}/recon/.done "${key}"; then log "  ground truth (reconstruction judges): up to date"; else
@@ -27,10 +27,10 @@ score_ground_truth() {
     fi
     if [ -n "${pairs}" ]; then
         local judge_model=${expdir}/probe_${probe_judge}/${probe_inference_model}
-        local key; key=$(hash_of ${pairs} ${dumpdir}/raw/${test_set}/wav.scp "${tts_asr_judge} ${sim_judge} ${mos_judge}" ${judge_model})
+        local key; key=$(hash_of ${pairs} ${dumpdir}/raw/${tts_test_set}/wav.scp "${tts_asr_judge} ${sim_judge} ${mos_judge}" ${judge_model})
         if is_done ${gt}/gen/.done "${key}"; then log "  ground truth (generation judges): up to date"; else
             gt_wav_dir <(cut -f1 ${pairs} | grep -v '^utt$' | awk 'NR==FNR { k[$1]; next } ($1 in k)' - \
-                ${dumpdir}/raw/${test_set}/wav.scp) ${gt}/gen/wav
+                ${dumpdir}/raw/${tts_test_set}/wav.scp) ${gt}/gen/wav
             local probe_opt=""
             if [ -f "${judge_model}" ]; then
                 probe_judge_decode ${gt}/gen/wav ${gt}/gen/probe_judge

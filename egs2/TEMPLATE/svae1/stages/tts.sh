@@ -73,17 +73,17 @@ run_tts_stages() {
         fi
     fi
 
-    local gen=${tts_exp}/gen_${test_set}
+    local gen=${tts_exp}/gen_${tts_test_set}
     if [ ${stage} -le 15 ] && [ ${stop_stage} -ge 15 ] && ! "${skip_eval}"; then
-        stage_msg 15 "Zero-shot synthesis of ${test_set} (unseen speakers) with ${svae_tag} -> ${gen}"
+        stage_msg 15 "Zero-shot synthesis of ${tts_test_set} (unseen speakers) with ${svae_tag} -> ${gen}"
         local tts_model=${tts_exp}/${tts_inference_model}
         if [ ! -f "${tts_model}" ]; then
             log "Error: no TTS checkpoint ${tts_model} (trained in stage 14; --tts_inference_model names the file)"
             exit 1
         fi
-        local key; key=$(hash_of ${tts_model} "${model_key}" ${dumpdir}/raw/${test_set}/wav.scp "${tts_inference_args}" "${tts_max_pairs}")
+        local key; key=$(hash_of ${tts_model} "${model_key}" ${dumpdir}/raw/${tts_test_set}/wav.scp "${tts_inference_args}" "${tts_max_pairs}")
         if is_done ${gen}/.done "${key}"; then log "  up to date"; else
-            ${python} -m espnet_plugin.bin.make_tts_pairs --data_dir ${dumpdir}/raw/${test_set} \
+            ${python} -m espnet_plugin.bin.make_tts_pairs --data_dir ${dumpdir}/raw/${tts_test_set} \
                 --output ${gen}/pairs.tsv --max_pairs ${tts_max_pairs}
             # shellcheck disable=SC2086
             ${_icmd} --gpu ${_ngpu_inf} ${gen}/inference.log ${python} -m espnet_plugin.bin.latent_tts_inference \
@@ -114,13 +114,13 @@ probe_judge_decode() {
 }
 
 # score_generation --svae_tag TAG: stage 16 for one run (after run_config, once the probe judge is
-# trained): score_tts on ${expdir}/tts_TAG/gen_${test_set}
+# trained): score_tts on ${expdir}/tts_TAG/gen_${tts_test_set}
 score_generation() {
     local svae_tag
     named_args score_generation svae_tag -- "$@" || return 1
     [ ${stage} -le 16 ] && [ ${stop_stage} -ge 16 ] && ! "${skip_eval}" || return 0
     local tts_exp=${expdir}/tts_${svae_tag}
-    local gen=${tts_exp}/gen_${test_set}
+    local gen=${tts_exp}/gen_${tts_test_set}
     stage_msg 16 "Score generation of ${svae_tag} (ASR judge ${tts_asr_judge}, speaker similarity, MOS)"
     local judge_model=${expdir}/probe_${probe_judge}/${probe_inference_model}
     local key; key=$(hash_of ${gen}/.done "${tts_asr_judge} ${sim_judge} ${mos_judge}" ${judge_model})
