@@ -22,7 +22,7 @@ mark_done() { echo "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
 min() { local a="$1" b="$2"; [ "$a" -lt "$b" ] && echo "$a" || echo "$b"; }
 python=./fake_python
 train_cmd=./fake_cmd
-expdir=exp dumpdir=dump train_set=tr valid_set=dv test_set=te fs=16000 token_type=char nbpe=7
+expdir=exp dumpdir=dump train_set=tr valid_set=dv test_set=te tts_test_set=te fs=16000 token_type=char nbpe=7
 probe_train_set="" probe_valid_set="" probe_test_set="" probe_baselines="fbank"
 probe_config=conf/probe.yaml probe_args="" judge_config=conf/judge.yaml judge_args="--max_epoch 9"
 teacher=hubert teacher_path="" teacher_tag=hub teacher_dump=dump/teacher teacher_dir=exp/teacher teacher_layer=3
