@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,44 +62,61 @@ def served(tmp_path_factory):
     log.close()
 
 
-def test_upload_resynthesise_and_screenshot(served):
+@contextmanager
+def _demo_page(url: str):
+    """The demo's page in chromium, loaded (its Run button there); the browser closed afterwards."""
     from playwright.sync_api import sync_playwright
 
-    url, clips = served
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.wait_for_selector("#run")
-            assert page.locator("#models label").all_inner_texts() == ["svae_vanilla", "svae_jmas"]
-            page.locator("#input_audio input[type=file]").set_input_files(str(clips[0]))
-            page.wait_for_selector("#input_audio [data-testid^=waveform]", timeout=30000)
-            page.click("#run")
-            for k in (0, 1):
-                page.wait_for_selector(f"#out_mel_{k} img", timeout=90000)
-                page.wait_for_selector(f"#out_latent_{k} img", timeout=30000)
-            page.wait_for_selector("#input_mel img")
-            href = page.locator("#out_audio_0 a[download]").get_attribute("href")
-            wav, sr = sf.read(io.BytesIO(page.request.get(href).body()))
-            assert sr == 16000 and wav.shape == (sf.info(clips[0]).frames,)
-            for k in (0, 1):
-                w = page.locator(f"#out_mel_{k} img").evaluate("img => img.complete ? img.naturalWidth : 0")
-                assert w > 100
-            table = page.locator("#metrics").inner_text()
-            assert "svae_vanilla" in table and "svae_jmas" in table and "PESQ" in table
-            page.screenshot(path=str(ARTIFACTS / "demo_resynthesis.png"), full_page=True)
-
-            # a test-set example is one click away; deselecting a model hides its column
-            page.get_by_text("utt1", exact=True).click()
-            page.locator("#models label", has_text="svae_jmas").click()
-            page.click("#run")
-            page.wait_for_selector("#col_1", state="hidden", timeout=90000)
-            page.wait_for_function("document.querySelector('#metrics').innerText.indexOf('svae_jmas') < 0")
-            assert page.locator("#out_audio_0 a[download]").get_attribute("href") != href
+            yield page
         finally:
             browser.close()
+
+
+def _upload(page, clip: Path) -> None:
+    page.locator("#input_audio input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector("#input_audio [data-testid^=waveform]", timeout=30000)
+
+
+def _first_output(page, clip: Path) -> str:
+    """The first model's resynthesis link, after checking it holds the whole clip at 16 kHz."""
+    href = page.locator("#out_audio_0 a[download]").get_attribute("href")
+    wav, sr = sf.read(io.BytesIO(page.request.get(href).body()))
+    assert sr == 16000 and wav.shape == (sf.info(clip).frames,)
+    return href
+
+
+def test_upload_resynthesise_and_screenshot(served):
+    url, clips = served
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with _demo_page(url) as page:
+        assert page.locator("#models label").all_inner_texts() == ["svae_vanilla", "svae_jmas"]
+        _upload(page, clips[0])
+        page.click("#run")
+        for k in (0, 1):
+            page.wait_for_selector(f"#out_mel_{k} img", timeout=90000)
+            page.wait_for_selector(f"#out_latent_{k} img", timeout=30000)
+        page.wait_for_selector("#input_mel img")
+        href = _first_output(page, clips[0])
+        for k in (0, 1):
+            w = page.locator(f"#out_mel_{k} img").evaluate("img => img.complete ? img.naturalWidth : 0")
+            assert w > 100
+        table = page.locator("#metrics").inner_text()
+        assert "svae_vanilla" in table and "svae_jmas" in table and "PESQ" in table
+        page.screenshot(path=str(ARTIFACTS / "demo_resynthesis.png"), full_page=True)
+
+        # a test-set example is one click away; deselecting a model hides its column
+        page.get_by_text("utt1", exact=True).click()
+        page.locator("#models label", has_text="svae_jmas").click()
+        page.click("#run")
+        page.wait_for_selector("#col_1", state="hidden", timeout=90000)
+        page.wait_for_function("document.querySelector('#metrics').innerText.indexOf('svae_jmas') < 0")
+        assert page.locator("#out_audio_0 a[download]").get_attribute("href") != href
 
 
 
@@ -117,36 +135,24 @@ def _bad_uploads(d: Path) -> list[tuple[Path, str]]:
 
 
 def test_bad_uploads_show_a_message_and_the_server_keeps_serving(served, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     url, clips = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#run")
-            for path, words in _bad_uploads(tmp_path):
-                page.locator("#input_audio input[type=file]").set_input_files(str(path))
-                page.wait_for_timeout(500)  # the page's own type check (a toast) or the loaded clip
-                if path.suffix != ".txt":
-                    page.click("#run")
-                toast = page.get_by_test_id("toast-body").filter(has_text=words)
-                toast.first.wait_for(timeout=60000)  # the message, readable, in the page
-                assert "internal error" not in page.get_by_test_id("toast-body").first.inner_text()
-                for close in page.get_by_test_id("toast-close").all():
-                    close.click()
-                clear = page.locator("#input_audio button[aria-label='Clear']")
-                if clear.count():
-                    clear.first.click()
-            assert page.locator("#out_mel_0 img").count() == 0  # no bad upload produced an output
-            # a good clip after the bad ones: the server still answers, with the whole clip
-            page.locator("#input_audio input[type=file]").set_input_files(str(clips[1]))
-            page.wait_for_selector("#input_audio [data-testid^=waveform]", timeout=30000)
-            page.click("#run")
-            page.wait_for_selector("#out_mel_0 img", timeout=90000)
-            href = page.locator("#out_audio_0 a[download]").get_attribute("href")
-            wav, sr = sf.read(io.BytesIO(page.request.get(href).body()))
-            assert sr == 16000 and wav.shape == (sf.info(clips[1]).frames,)
-        finally:
-            browser.close()
+    with _demo_page(url) as page:
+        for path, words in _bad_uploads(tmp_path):
+            page.locator("#input_audio input[type=file]").set_input_files(str(path))
+            page.wait_for_timeout(500)  # the page's own type check (a toast) or the loaded clip
+            if path.suffix != ".txt":
+                page.click("#run")
+            toast = page.get_by_test_id("toast-body").filter(has_text=words)
+            toast.first.wait_for(timeout=60000)  # the message, readable, in the page
+            assert "internal error" not in page.get_by_test_id("toast-body").first.inner_text()
+            for close in page.get_by_test_id("toast-close").all():
+                close.click()
+            clear = page.locator("#input_audio button[aria-label='Clear']")
+            if clear.count():
+                clear.first.click()
+        assert page.locator("#out_mel_0 img").count() == 0  # no bad upload produced an output
+        # a good clip after the bad ones: the server still answers, with the whole clip
+        _upload(page, clips[1])
+        page.click("#run")
+        page.wait_for_selector("#out_mel_0 img", timeout=90000)
+        _first_output(page, clips[1])
