@@ -158,8 +158,50 @@ def test_svae_inference_writes_latents_and_wavs(exp, tmp_path, write_latents):
     out = tmp_path / "decode"
     svae_inference.main(["--config", str(cfg), "--model_file", str(tmp_path / "model.pth"), "--wav_scp",
                          str(tmp_path / "wav.scp"), "--output_dir", str(out), "--write_latents", str(write_latents)])
-    assert sorted(p.name for p in (out / "wav").iterdir()) == ["u1.wav", "u2.wav"]
+    assert sorted(p.name for p in (out / "wav").glob("*.wav")) == ["u1.wav", "u2.wav"]
     assert (out / "latents.scp").is_file() == write_latents
     if write_latents:
         lat = dict(kaldiio.load_scp(str(out / "latents.scp")))
         assert lat["u1"].shape == (3, 64) and lat["u2"].shape == (5, 64) and lat["u1"].dtype == np.float32
+
+
+def _decode(cfg: Path, model: Path, tmp_path: Path, out: Path) -> None:
+    from espnet_plugin.bin import svae_inference
+
+    svae_inference.main(["--config", str(cfg), "--model_file", str(model), "--wav_scp", str(tmp_path / "wav.scp"),
+                         "--output_dir", str(out), "--write_latents", "false"])
+
+
+def test_svae_inference_rerun_keeps_what_a_killed_run_of_the_same_model_wrote(exp, tmp_path):
+    """A killed run (simulated: its record cut mid-line, one wav missing) is picked up where it
+    stopped: the wavs it recorded are kept, the rest written, all as a fresh run writes them; another
+    model rewrites everything."""
+    cfg, gen = exp
+    torch.save(gen.state_dict(), tmp_path / "model.pth")
+    rng = np.random.default_rng(1)
+    lines = []
+    for key in ("u1", "u2", "u3"):
+        sf.write(tmp_path / f"{key}.wav", (0.1 * rng.standard_normal(1200)).astype(np.float32), 16000)
+        lines.append(f"{key} {tmp_path / f'{key}.wav'}\n")
+    (tmp_path / "wav.scp").write_text("".join(lines))
+    out = tmp_path / "decode"
+    _decode(cfg, tmp_path / "model.pth", tmp_path, out)
+    fresh = {k: (out / "wav" / f"{k}.wav").read_bytes() for k in ("u1", "u2", "u3")}
+    record = (out / "wav" / ".done").read_text().split("\n")
+    assert record[1:] == ["u1", "u2", "u3", ""]
+    # killed after u1 and u2 were written, while the line of u2 was being recorded
+    (out / "wav" / ".done").write_text("\n".join(record[:2]) + "\nu2")
+    (out / "wav" / "u3.wav").unlink()
+    (out / "wav" / "u2.wav").write_bytes(b"half a wav")
+    mtime = (out / "wav" / "u1.wav").stat().st_mtime_ns
+    _decode(cfg, tmp_path / "model.pth", tmp_path, out)
+    assert (out / "wav" / "u1.wav").stat().st_mtime_ns == mtime                     # kept
+    assert {k: (out / "wav" / f"{k}.wav").read_bytes() for k in fresh} == fresh       # u2 (unrecorded) and u3 rewritten
+    assert len((out / "wav.scp").read_text().splitlines()) == 3
+    # another model: nothing is kept
+    with torch.no_grad():
+        other = {k: v + 0.01 if v.is_floating_point() else v for k, v in gen.state_dict().items()}
+    torch.save(other, tmp_path / "other.pth")
+    _decode(cfg, tmp_path / "other.pth", tmp_path, out)
+    assert (out / "wav" / "u1.wav").stat().st_mtime_ns != mtime
+    assert (out / "wav" / ".done").read_text().split("\n")[0] != record[0]

@@ -10,6 +10,11 @@ Outputs: ``<output_dir>/wav/<utt>.wav`` (16-bit PCM at the model's rate), ``late
 (one (T, D) float32 posterior-mean matrix per utterance, T = ceil(N / hop)) and ``wav.scp``
 listing the resyntheses. Each utterance is encoded whole (no cropping). With ``--skip_bad_utts true``
 an utterance with bad audio is left out of all of them and listed in ``bad_utts.tsv``.
+
+Resuming (wavs only, ``--write_latents false``): each job records the utterances it has written in
+``wav/.done[.<job>]`` under a first line naming the model (SHA-256 of the weights and the config); a
+rerun after a kill keeps the wavs that such a record of the same model lists and writes the others.
+Wavs of another model are always rewritten. (Latent arks are rewritten whole.)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from espnet_plugin.io.audio import write_audio
 from espnet_plugin.io.bad_utts import BadUtts, bad_utts_name
 from espnet_plugin.io.scp_audio import load_entry
 from espnet_plugin.io.kaldi_dir import job_keys, read_scp, write_scp
+from espnet_plugin.pack import resolve_model_file, sha256_file
 from espnet_plugin.vae.loading import load_svae
 
 
@@ -53,12 +59,37 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None) -> None:
-    """Resynthesise / encode one wav.scp (this job's share of it) into ``out``."""
+def model_stamp(config: str, model_file: str | None) -> str:
+    """What the wavs are made from: ``"<sha256 of the weights> <sha256 of the config>"``."""
+    model = model_file or resolve_model_file(Path(config).parent)
+    return f"{sha256_file(model)} {sha256_file(config)}"
+
+
+def written_before(wav_dir: Path, stamp: str) -> set[str]:
+    """Utterances listed by any ``.done*`` record of the model ``stamp`` whose wav exists (complete
+    lines only: a line cut by a kill is not trusted)."""
+    done: set[str] = set()
+    for rec in wav_dir.glob(".done*"):
+        lines = rec.read_text(encoding="utf-8").split("\n")[:-1]   # the part after the last newline: cut
+        if lines and lines[0] == stamp:
+            done.update(k for k in lines[1:] if (wav_dir / f"{k}.wav").is_file())
+    return done
+
+
+def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None, stamp: str = "") -> None:
+    """Resynthesise / encode one wav.scp (this job's share of it) into ``out``; with ``stamp`` (wavs
+    only) the wavs a killed run of the same model wrote are kept (module docstring)."""
     (out / "wav").mkdir(parents=True, exist_ok=True)
     wavs = read_scp(wav_scp)
     keys = job_keys(wavs, key_file, args.num_jobs, args.job_index, source=wav_scp)
     suffix = "" if args.num_jobs == 1 else f".{args.job_index}"
+    kept = written_before(out / "wav", stamp) & set(keys) if stamp else set()
+    record = open(out / "wav" / f".done{suffix}", "w", encoding="utf-8") if stamp else None
+    if record is not None:
+        record.write(stamp + "\n" + "".join(f"{k}\n" for k in sorted(kept)))
+        record.flush()
+    if kept:
+        logging.info(f"{out}: {len(kept)} of {len(keys)} resyntheses of this model kept from an earlier run")
     written, total_audio, t0 = {}, 0.0, time.perf_counter()
     bad = BadUtts(out, args.skip_bad_utts, bad_utts_name(args.num_jobs, args.job_index))
     latents = (
@@ -68,6 +99,9 @@ def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None) -> 
     )
     with latents as writer:  # None without --write_latents
         for key in tqdm(keys, desc=f"{out.name}", mininterval=5, file=sys.stderr):
+            if key in kept:
+                written[key] = str((out / "wav" / f"{key}.wav").resolve())
+                continue
             with bad.guard(key):
                 wav = load_entry(wavs[key], vae.fs, utt_id=key)
                 x = torch.from_numpy(wav).to(args.device)[None]
@@ -79,7 +113,12 @@ def run_set(vae, wav_scp: str, out: Path, args, key_file: str | None = None) -> 
                     path = out / "wav" / f"{key}.wav"
                     write_audio(path, y, vae.fs)
                     written[key] = str(path.resolve())
+                    if record is not None:
+                        record.write(key + "\n")
+                        record.flush()
                 total_audio += wav.shape[0] / vae.fs
+    if record is not None:
+        record.close()
     if args.write_wav:
         write_scp(out / f"wav{suffix}.scp", written)
     el = time.perf_counter() - t0
@@ -95,8 +134,9 @@ def main(cmd=None) -> None:
         raise SystemExit("give one --key_file per --wav_scp (or none)")
     vae = load_svae(args.config, args.model_file, device=args.device)
     key_files = args.key_file or [None] * len(args.wav_scp)
+    stamp = model_stamp(args.config, args.model_file) if args.write_wav and not args.write_latents else ""
     for wav_scp, out, key_file in zip(args.wav_scp, args.output_dir, key_files):
-        run_set(vae, wav_scp, Path(out), args, key_file)
+        run_set(vae, wav_scp, Path(out), args, key_file, stamp)
 
 
 if __name__ == "__main__":
