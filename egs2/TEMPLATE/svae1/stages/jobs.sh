@@ -52,11 +52,13 @@ run_jobs() {
     }
     local j spec deps name started
     local -a queue=("$@") rest
+    local -A name_of=()   # spec (with its deps) -> job name, asked of the namer once
+    for j in "$@"; do name_of[${j}]=$("${namer}" "${j%%@*}"); done
     while [ ${#queue[@]} -gt 0 ] || [ ${#job_name[@]} -gt 0 ]; do
         rest=(); started=0
         for j in "${queue[@]}"; do
             spec=${j%%@*}; deps=""; [[ "${j}" != *@* ]] || deps=${j#*@}
-            name=$("${namer}" "${spec}")
+            name=${name_of[${j}]}
             if [ "${svae_jobs}" -le 1 ]; then "${runner}" "${spec}"; state[${name}]=done; continue; fi
             case "$(_rj_deps "${deps}")" in
                 failed) log "Error: job ${name} skipped: a job it needs (${deps}) failed"; failed=1
