@@ -19,16 +19,21 @@ def _dump(corpus, out, nj):
                            "--num_jobs", str(nj), "--job_index", str(j)])
 
 
+def _assert_same_feats(merged, single):
+    """The merged cache holds the one-job cache's features, its keys sorted."""
+    one = dict(kaldiio.load_scp(str(single / "feats.scp")))
+    par = dict(kaldiio.load_scp(str(merged / "feats.scp")))
+    assert list(par) == sorted(one)
+    for k in one:
+        np.testing.assert_array_equal(par[k], one[k])
+
+
 def test_three_jobs_merged_equal_one_job(speech_corpus, fbank_cache, tmp_path):
     out = tmp_path / "par"
     _dump(speech_corpus, out, 3)
     assert not (out / "feats.scp").exists()  # nothing usable before the merge
     dump_teacher.main(["--output_dir", str(out), "--merge", "3"])
-    one = dict(kaldiio.load_scp(str(fbank_cache / "feats.scp")))
-    par = dict(kaldiio.load_scp(str(out / "feats.scp")))
-    assert list(par) == sorted(one)
-    for k in one:
-        np.testing.assert_array_equal(par[k], one[k])
+    _assert_same_feats(out, fbank_cache)
     info = json.loads((out / "teacher_info.json").read_text())
     assert info == json.loads((fbank_cache / "teacher_info.json").read_text())
     assert sorted(p.name for p in out.iterdir() if "scp" in p.name or "info" in p.name) == [
@@ -64,11 +69,7 @@ def test_jobs_on_split_scp_parts_equal_one_job(speech_corpus, fbank_cache, tmp_p
         assert sorted(kaldiio.load_scp(str(out / f"feats.{j}.scp"))) == sorted(
             ln.split()[0] for ln in keys.read_text().splitlines())
     dump_teacher.main(["--output_dir", str(out), "--merge", "2"])
-    one = dict(kaldiio.load_scp(str(fbank_cache / "feats.scp")))
-    par = dict(kaldiio.load_scp(str(out / "feats.scp")))
-    assert list(par) == sorted(one)
-    for k in one:
-        np.testing.assert_array_equal(par[k], one[k])
+    _assert_same_feats(out, fbank_cache)
     # a key the list lacks is an error naming the key file
     (tmp_path / "bad.scp").write_text("nope x\n")
     with pytest.raises(DataError, match="bad.scp"):

@@ -111,12 +111,8 @@ def pack_tts(train_config, model_file, outpath, vae_train_config=None, vae_model
         torch.save(ema_only_state_dict(state), staged)
         yf = {"train_config": Member(Path(train_config), arc_name(train_config, root))}
         ff = {"model_file": Member(staged, f"{_dir_arc(train_config, root)}/model.pth", (Path(model_file),))}
-        opts = text_members(cfg, train_config, staging, root)
-        if vae_train_config:
-            yf["vae_train_config"], ff["vae_model_file"], side = vae_members(vae_train_config, vae_model_file, staging, root)
-            opts.append(side)
-        opts += [Member(Path(o), arc_name(o, root)) for o in options]
-        return write_pack(outpath, "tts", yf, ff, opts, root)
+        return _write_with_vae(outpath, "tts", cfg, train_config, yf, ff, vae_train_config, vae_model_file,
+                               options, staging, root)
 
 
 def pack_probe(asr_train_config, asr_model_file, outpath, vae_train_config=None, vae_model_file=None,
@@ -130,12 +126,20 @@ def pack_probe(asr_train_config, asr_model_file, outpath, vae_train_config=None,
         staging = Path(tmp)
         yf = {"asr_train_config": Member(Path(asr_train_config), arc_name(asr_train_config, root))}
         ff = {"asr_model_file": Member(Path(asr_model_file), arc_name(asr_model_file, root))}
-        opts = text_members(cfg, asr_train_config, staging, root)
-        if vae_train_config:
-            yf["vae_train_config"], ff["vae_model_file"], side = vae_members(vae_train_config, vae_model_file, staging, root)
-            opts.append(side)
-        opts += [Member(Path(o), arc_name(o, root)) for o in options]
-        return write_pack(outpath, "probe", yf, ff, opts, root)
+        return _write_with_vae(outpath, "probe", cfg, asr_train_config, yf, ff, vae_train_config, vae_model_file,
+                               options, staging, root)
+
+
+def _write_with_vae(outpath, kind: str, cfg: dict, train_config, yf: dict, ff: dict, vae_train_config,
+                    vae_model_file, options: Sequence[PathLike], staging: Path, root) -> Path:
+    """The pack of a model trained on VAE latents: its text members (stats, token list), the VAE
+    (config, weights and their side files) when given, and ``options``."""
+    opts = text_members(cfg, train_config, staging, root)
+    if vae_train_config:
+        yf["vae_train_config"], ff["vae_model_file"], side = vae_members(vae_train_config, vae_model_file, staging, root)
+        opts.append(side)
+    opts += [Member(Path(o), arc_name(o, root)) for o in options]
+    return write_pack(outpath, kind, yf, ff, opts, root)
 
 
 def upload(pack: PathLike, hf_repo: str, private: bool = False) -> str:
