@@ -292,14 +292,15 @@ if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! "${skip_data_prep}"; then
     stage_msg 1 "Data preparation (local/data.sh ${local_data_opts})"
     local/data.sh ${local_data_opts}
     # every set the next stages read: sorted, unique ids, each utterance in wav.scp, text and utt2spk
-    for dset in $(printf '%s\n' ${train_set} ${valid_set} ${test_sets} | sort -u); do
+    _sets=$(printf '%s\n' ${train_set} ${valid_set} ${test_sets} | sort -u)
+    for dset in ${_sets}; do
         utils/validate_data_dir.sh --no-feats --non-print ${datadir}/${dset} || {
             log "Error: local/data.sh wrote a bad data dir ${datadir}/${dset} (see above; utils/fix_data_dir.sh ${datadir}/${dset} repairs sorting and missing utterances)"
             exit 1; }
     done
     # every utterance missing from wav.scp, text or utt2spk, all named at once
     ${python} -m espnet_plugin.bin.check_data_dir \
-        $(for dset in $(printf '%s\n' ${train_set} ${valid_set} ${test_sets} | sort -u); do echo --data_dir ${datadir}/${dset}; done)
+        $(for dset in ${_sets}; do echo --data_dir ${datadir}/${dset}; done)
 fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! "${skip_data_prep}"; then
