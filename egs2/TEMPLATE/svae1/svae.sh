@@ -645,11 +645,13 @@ teacher_done_equal_share() {
         renice -n "${yield_nice}" -p "${BASHPID}" >/dev/null 2>&1 || true
     fi
 }
-baseline_jobs=()
+# the probe judge first: every generation scoring and the ground truth wait for it (last, it made a
+# tail of judge -> scorings with one core idle), and it needs no teacher, which the first runs wait for
+baseline_jobs=() judge_jobs=()
 judge_dep=""
 for b in ${probe_baselines}; do
-    baseline_jobs+=("baseline:${b}")
-    if [ "${b}" = "${probe_judge}" ]; then judge_dep=probe_${b}; fi
+    if [ "${b}" = "${probe_judge}" ]; then judge_dep=probe_${b}; judge_jobs+=("baseline:${b}")
+    else baseline_jobs+=("baseline:${b}"); fi
 done
 # stage 16 of each run once the run and the probe judge exist, and the ground truth through the same
 # judges once the judge and any run with a latent TTS exist
@@ -665,7 +667,7 @@ for r in "${runs[@]}"; do
     fi
 done
 gt_runs=${gt_runs:-${all_runs}}
-run_jobs svae_job job_tag "${runs[@]}" "${baseline_jobs[@]}" "${gen_jobs[@]}" "ground_truth@${judge_dep} ${gt_runs}"
+run_jobs svae_job job_tag "${judge_jobs[@]}" "${runs[@]}" "${baseline_jobs[@]}" "${gen_jobs[@]}" "ground_truth@${judge_dep} ${gt_runs}"
 wait ${teacher_pid}; wait_teacher   # the teacher stages ended well, whoever used them
 rm -f ${teacher_rc} ${teacher_rc}.yielded
 run_summary_stage        # stage 22
