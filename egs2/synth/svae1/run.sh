@@ -4,7 +4,7 @@
 #
 #   ./run.sh                          # smoke: every stage end to end in ~10 min on 2 cores (exp/);
 #                                     #   proves the pipeline, its differences between losses mean nothing
-#   ./run.sh --profile evidence       # evidence: <= 2 h on 2 cores (exp_evidence/): bigger corpus, longer
+#   ./run.sh --profile evidence       # evidence: 1 h 21 min on 2 cores (exp_evidence/): bigger corpus, longer
 #                                     #   training, 2 seeds, all test utterances, teacher probe, margin grid
 #   ./run.sh --profile evidence --stage 23    # the demo on the evidence models
 #
@@ -65,7 +65,7 @@ case "${profile}" in
             --tts_args "--max_epoch 6"
             --probe_config conf/probe/train_probe_cpu.yaml
             --probe_args "--max_epoch 2"
-            --summary_note "SMOKE RUN: minutes of training on tiny models; the differences between rows mean nothing. The evidence profile (./run.sh --profile evidence, ~2 h) is the comparison to read."
+            --summary_note "SMOKE RUN: minutes of training on tiny models; the differences between rows mean nothing. The evidence profile (./run.sh --profile evidence, ~1 h 20 min on 2 cores) is the comparison to read."
         )
         ;;
     evidence)
