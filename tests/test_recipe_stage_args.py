@@ -40,6 +40,9 @@ case "${mod}" in
     espnet_plugin.bin.config_query) echo none ;;
     espnet_plugin.bin.feat_dim) echo 64 ;;
     espnet_plugin.bin.check_data_dir) ;;   # the data checks: tested in test_bin_check_data_dir
+    espnet_plugin.bin.asr_probe_train)   # a training whose config tracks the dev loss (and the CER when FAKE_CER=1)
+        out=$(arg --output_dir "$@"); mkdir -p "${out}"; touch "${out}/valid.loss.best.pth"
+        [ -z "${FAKE_CER:-}" ] || touch "${out}/valid.cer_ctc.best.pth" ;;
     *) echo "fake python: unexpected ${mod}" >&2; exit 1 ;;
 esac
 """
@@ -160,3 +163,26 @@ _probe_pipeline --tag t --input wav --frontend_args "--frontend  default
                     "[exp/probe_tokens/char/tokens.txt][conf/probe.yaml][none]"
                     "[--frontend default --frontend_conf fs=16000][abc  m.pth][c.yaml]")
     assert "probe t: input wav" in p.stdout and "up to date" in p.stdout
+
+
+def test_probe_training_that_writes_no_decoded_checkpoint_stops_stage_19(tmp_path):
+    """The probes are decoded at --probe_inference_model (default: the best dev-CER epoch); a probe
+    config whose best_model_criterion does not track it stops stage 19 with a message naming the fix,
+    and is not marked trained (a rerun with a fixed config trains it again)."""
+    (tmp_path / "gpu_cmd").write_text('#!/usr/bin/env bash\n[ "$1" = --gpu ] && shift 2; log=$1; shift\n'
+                                      'mkdir -p "$(dirname "$log")"; "$@" > "$log" 2>&1\n')
+    (tmp_path / "gpu_cmd").chmod(0o755)
+    p = _bash(tmp_path, r"""
+cuda_cmd=./gpu_cmd; write_exp_run_sh() { :; }
+probe_inference_model=valid.cer_ctc.best.pth; stage=19; stop_stage=19
+_probe_pipeline --tag t --input wav || echo "rc=$?"
+[ -f exp/probe_t/.done_train ] || echo "t not marked"
+export FAKE_CER=1
+_probe_pipeline --tag t --input wav && echo "t trained"
+[ -f exp/probe_t/.done_train ] && echo "t marked"
+""")
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert "wrote no exp/probe_t/valid.cer_ctc.best.pth (--probe_inference_model)" in out
+    assert "best_model_criterion of conf/probe.yaml" in out and "rc=1" in out and "t not marked" in out
+    assert "t trained" in out and "t marked" in out

@@ -86,7 +86,6 @@ case "${profile}" in
             --probe_config conf/probe/train_probe_evidence_cpu.yaml
             --probe_baselines "fbank teacher judge"
             --probe_judge judge
-            --probe_inference_model valid.cer_ctc.ave.pth   # every probe: its best dev-CER epoch (SUPERB)
             --summary_note "EVIDENCE RUN (embedded corpus, 2 CPU cores): tiny models trained for minutes; read the intervals and the paired verdicts, not the means alone."
         )
         ;;

@@ -103,6 +103,12 @@ _probe_pipeline() {
                 --use_preprocessor true --resume true --config ${config} "${token_args[@]}" "${data_args[@]}" \
                 --train_shape_file ${stats}/train/speech_shape --valid_shape_file ${stats}/valid/speech_shape \
                 --output_dir ${pexp} --ngpu ${_pngpu} "${_pfargs[@]}" "${norm_args[@]}" ${extra_args}
+            if [ ! -e ${pexp}/${probe_inference_model} ]; then
+                log "Error: training ${ptag} wrote no ${pexp}/${probe_inference_model} (--probe_inference_model):"
+                log "       add that criterion to best_model_criterion of ${config} (e.g. [valid, cer_ctc, min]),"
+                log "       or pass --probe_inference_model with a file it writes (ls ${pexp}/*.pth)"
+                return 1
+            fi
             mark_done ${pexp}/.done_train "${key}"
         fi
     fi
